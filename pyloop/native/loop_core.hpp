@@ -1,0 +1,41 @@
+// LoopCore: the native base of pyloop.Loop. It owns the ready queue, the timer
+// heap and the parker, and implements the per-callback entry points
+// (call_soon, call_later, call_at, call_soon_threadsafe, time) and one loop
+// iteration. pyloop.Loop adds the rest of asyncio's surface in Python.
+//
+// Threading: a loop belongs to the thread running it. call_soon_threadsafe
+// and _write_to_self are safe from any thread; `closed` is read there through
+// an atomic. Everything else is the loop thread's.
+#pragma once
+
+#include <Python.h>
+
+namespace pyloop::py {
+
+struct LoopState;
+
+struct LoopCoreObject {
+  PyObject_HEAD
+  LoopState* state;
+  PyObject* thread_id;       // asyncio's _thread_id: None, or the running thread's id
+  PyObject* current_handle;  // asyncio's _current_handle (debug mode)
+  double clock_resolution;
+  bool closed;    // touched only through std::atomic_ref: other threads read it
+  bool stopping;
+  bool debug;
+};
+
+extern PyTypeObject LoopCoreType;
+
+int register_loop_core(PyObject* module);
+
+// For handles, whose `loop` is always a LoopCore.
+bool loop_debug(PyObject* loop) noexcept;
+void loop_timer_cancelled(PyObject* loop) noexcept;
+
+// One iteration, asyncio's BaseEventLoop._run_once. Returns -1 with an
+// exception set when a callback raised SystemExit or KeyboardInterrupt, or a
+// signal handler raised while the loop was parked.
+int run_once(LoopCoreObject* self);
+
+}  // namespace pyloop::py

@@ -1,0 +1,120 @@
+// One iteration of the loop, in the shape of asyncio's BaseEventLoop._run_once:
+// prune cancelled timers, wait for the next deadline or a cross-thread wake-up
+// (releasing the interpreter), move due timers to the ready queue, then run
+// exactly the callbacks that were ready at that point.
+#include <algorithm>
+#include <cerrno>
+
+#include "handle.hpp"
+#include "loop_core.hpp"
+#include "loop_state.hpp"
+#include "pyloop/rt/clock.hpp"
+#include "python_helpers.hpp"
+
+namespace pyloop::py {
+
+namespace {
+
+// asyncio's constants: compact the heap once more than half of at least 100
+// timers are cancelled; never wait longer than a day in one go.
+constexpr std::size_t min_scheduled_for_compaction = 100;
+constexpr double max_wait_seconds = 24 * 3600.0;
+
+void prune_cancelled_timers(LoopState& s) {
+  std::size_t scheduled = s.timers.size();
+  std::size_t cancelled = s.timer_cancelled_count.load(std::memory_order_relaxed);
+  if (scheduled > min_scheduled_for_compaction && cancelled * 2 > scheduled) {
+    std::vector<TimerHandleObject*> removed;
+    s.timers.remove_if([](TimerHandleObject* t) { return handle_cancelled(&t->base); },
+                       [&](TimerHandleObject* t) { removed.push_back(t); });
+    s.timer_cancelled_count.store(0, std::memory_order_relaxed);
+    for (TimerHandleObject* t : removed) {
+      timer_set_scheduled(t, false);
+      Py_DECREF(t);
+    }
+    return;
+  }
+  while (!s.timers.empty() && handle_cancelled(&s.timers.top().payload->base)) {
+    s.timer_cancelled_count.fetch_sub(1, std::memory_order_relaxed);
+    TimerHandleObject* t = s.timers.pop();
+    timer_set_scheduled(t, false);
+    Py_DECREF(t);
+  }
+}
+
+// Parks until a wake-up or the deadline. Returns -1 when a signal handler raised.
+int wait_for_work(LoopCoreObject* self, double timeout) {
+  LoopState& s = *self->state;
+  int err;
+  Py_BEGIN_ALLOW_THREADS
+  err = s.parker.park(timeout, [&s] { return !s.remote.empty(); });
+  Py_END_ALLOW_THREADS
+  // A signal interrupted the wait: run Python-level handlers now, as
+  // asyncio's select() does, so Ctrl+C reaches the loop at once.
+  if (err == EINTR && PyErr_CheckSignals() < 0) return -1;
+  return 0;
+}
+
+// Debug mode: asyncio records the running handle and logs slow callbacks.
+int run_debug(LoopCoreObject* self, HandleObject* h) {
+  auto* me = reinterpret_cast<PyObject*>(self);
+  Py_XSETREF(self->current_handle, Py_NewRef(reinterpret_cast<PyObject*>(h)));
+  double t0 = rt::monotonic_seconds();
+  int rc = handle_run(h);
+  double dt = rt::monotonic_seconds() - t0;
+  Py_XSETREF(self->current_handle, Py_NewRef(Py_None));
+  if (rc < 0) return rc;
+  PyObject* limit = PyObject_GetAttrString(me, "slow_callback_duration");
+  if (!limit) return -1;
+  double slow = PyFloat_AsDouble(limit);
+  Py_DECREF(limit);
+  if (slow == -1.0 && PyErr_Occurred()) return -1;
+  if (dt >= slow) {
+    PyObject* seconds = PyFloat_FromDouble(dt);
+    if (!seconds) return -1;
+    PyObject* r = PyObject_CallFunctionObjArgs(helpers.log_slow_callback, reinterpret_cast<PyObject*>(h),
+                                               seconds, nullptr);
+    Py_DECREF(seconds);
+    if (!r) return -1;
+    Py_DECREF(r);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int run_once(LoopCoreObject* self) {
+  LoopState& s = *self->state;
+  s.drain_remote();
+  prune_cancelled_timers(s);
+
+  double timeout = -1.0;  // no deadline: wait for a wake-up
+  if (!s.ready.empty() || self->stopping) {
+    timeout = 0.0;
+  } else if (!s.timers.empty()) {
+    timeout = std::clamp(s.timers.top().when - rt::monotonic_seconds(), 0.0, max_wait_seconds);
+  }
+  if (timeout != 0.0) {
+    if (wait_for_work(self, timeout) < 0) return -1;
+    s.drain_remote();
+  }
+
+  // Timers due within the clock's resolution count as due, as in asyncio.
+  double end_time = rt::monotonic_seconds() + self->clock_resolution;
+  while (!s.timers.empty() && s.timers.top().when < end_time) {
+    TimerHandleObject* t = s.timers.pop();
+    timer_set_scheduled(t, false);
+    s.ready.push_back(&t->base);  // the heap's reference moves to the ready queue
+  }
+
+  // Callbacks scheduled by these callbacks wait for the next iteration.
+  for (std::size_t todo = s.ready.size(); todo > 0; --todo) {
+    HandleObject* h = s.ready.pop_front();
+    int rc = self->debug ? run_debug(self, h) : handle_run(h);
+    Py_DECREF(h);
+    if (rc < 0) return -1;
+  }
+  return 0;
+}
+
+}  // namespace pyloop::py

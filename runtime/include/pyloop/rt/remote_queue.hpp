@@ -1,0 +1,53 @@
+// Work sent to a loop from other threads (call_soon_threadsafe): a lock-free
+// MPSC queue paired with the loop's Parker.
+//
+// Threading: push() is safe from any number of threads at once; drain() and
+// empty() are for the owner (the loop thread) only. Order holds per producer
+// thread (moodycamel's implicit producers are per thread), which is exactly
+// asyncio's promise: callbacks from one thread run in the order they were sent.
+#pragma once
+
+#include <concurrentqueue/concurrentqueue.h>
+
+#include <cstddef>
+
+#include "pyloop/rt/parker.hpp"
+
+namespace pyloop::rt {
+
+template <class T>
+class RemoteQueue {
+ public:
+  explicit RemoteQueue(Parker& parker) : _parker(parker) {}
+  RemoteQueue(const RemoteQueue&) = delete;
+  RemoteQueue& operator=(const RemoteQueue&) = delete;
+
+  // Any thread. Returns false only when memory for the item could not be had.
+  bool push(T item) {
+    if (!_queue.enqueue(std::move(item))) return false;
+    _parker.unpark();
+    return true;
+  }
+
+  // Owner only. An estimate: exact whenever no producer is mid-push.
+  [[nodiscard]] bool empty() const noexcept { return _queue.size_approx() == 0; }
+
+  // Owner only. Moves every queued item to sink, in bulk; returns the count.
+  template <class Sink>
+  std::size_t drain(Sink&& sink) {
+    T batch[64];
+    std::size_t total = 0;
+    for (;;) {
+      std::size_t n = _queue.try_dequeue_bulk(batch, 64);
+      for (std::size_t i = 0; i < n; ++i) sink(std::move(batch[i]));
+      total += n;
+      if (n < 64) return total;
+    }
+  }
+
+ private:
+  moodycamel::ConcurrentQueue<T> _queue;
+  Parker& _parker;
+};
+
+}  // namespace pyloop::rt
