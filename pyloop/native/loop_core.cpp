@@ -68,7 +68,11 @@ PyObject* loop_call_soon(LoopCoreObject* self, PyObject* const* args, size_t nar
   HandleObject* h = handle_new(&HandleType, reinterpret_cast<PyObject*>(self), args[0], args + 1, nargs - 1,
                                context, self->debug);
   if (!h) return nullptr;
-  self->state->ready.push_back(reinterpret_cast<HandleObject*>(Py_NewRef(h)));
+  LoopState& s = *self->state;
+  // Callbacks sent from other threads before this one go first, as they do in
+  // asyncio, where call_soon_threadsafe appends straight to the ready queue.
+  if (!s.remote.empty()) s.drain_remote();
+  s.ready.push_back(reinterpret_cast<HandleObject*>(Py_NewRef(h)));
   return reinterpret_cast<PyObject*>(h);
 }
 

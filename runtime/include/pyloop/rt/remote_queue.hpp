@@ -9,6 +9,7 @@
 
 #include <concurrentqueue/concurrentqueue.h>
 
+#include <atomic>
 #include <cstddef>
 
 #include "pyloop/rt/parker.hpp"
@@ -25,12 +26,16 @@ class RemoteQueue {
   // Any thread. Returns false only when memory for the item could not be had.
   bool push(T item) {
     if (!_queue.enqueue(std::move(item))) return false;
+    _pending.fetch_add(1, std::memory_order_release);
     _parker.unpark();
     return true;
   }
 
-  // Owner only. An estimate: exact whenever no producer is mid-push.
-  [[nodiscard]] bool empty() const noexcept { return _queue.size_approx() == 0; }
+  // Owner only. False once a push has completed and not yet been drained, so
+  // a push that happened before the caller's check (through a lock, say) is
+  // always seen: the loop uses this to keep cross-thread and local callbacks
+  // in the order they were made.
+  [[nodiscard]] bool empty() const noexcept { return _pending.load(std::memory_order_acquire) <= 0; }
 
   // Owner only. Moves every queued item to sink, in bulk; returns the count.
   template <class Sink>
@@ -39,6 +44,7 @@ class RemoteQueue {
     std::size_t total = 0;
     for (;;) {
       std::size_t n = _queue.try_dequeue_bulk(batch, 64);
+      if (n) _pending.fetch_sub(static_cast<std::ptrdiff_t>(n), std::memory_order_relaxed);
       for (std::size_t i = 0; i < n; ++i) sink(std::move(batch[i]));
       total += n;
       if (n < 64) return total;
@@ -48,6 +54,10 @@ class RemoteQueue {
  private:
   moodycamel::ConcurrentQueue<T> _queue;
   Parker& _parker;
+  // Completed pushes not yet drained. Signed: a drain can take an item whose
+  // push has not yet counted it, leaving it briefly at -1; the push's own
+  // increment (and wake-up) follows.
+  alignas(64) std::atomic<std::ptrdiff_t> _pending{0};
 };
 
 }  // namespace pyloop::rt

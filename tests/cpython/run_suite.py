@@ -1,0 +1,122 @@
+"""Runs modules of CPython's own test_asyncio (shipped with the interpreter)
+against pyloop.
+
+    python tests/cpython/run_suite.py test_tasks [test_futures ...]
+
+asyncio's default policy is replaced by pyloop's, so every loop the tests get
+from asyncio.new_event_loop(), asyncio.run() or IsolatedAsyncioTestCase is a
+pyloop loop. test_events' loop tests are run through a TestCase of our own
+whose create_event_loop() returns a pyloop loop, in place of its selector,
+poll and epoll variants. Tests listed in exclusions.txt are not run; each line
+there gives its reason. Prints one summary line per module and exits non-zero
+if any test failed.
+"""
+
+import asyncio
+import fnmatch
+import faulthandler
+import importlib
+import pathlib
+import sys
+import unittest
+
+import pyloop
+
+HERE = pathlib.Path(__file__).parent
+
+
+def load_exclusions():
+    patterns = []
+    for line in (HERE / "exclusions.txt").read_text().splitlines():
+        pattern = line.split("#", 1)[0].strip()
+        if pattern:
+            patterns.append(pattern)
+    return patterns
+
+
+class CountingLoop(pyloop.Loop):
+    """Counts the loops made, so the report can show the tests really ran on pyloop."""
+
+    created = 0
+
+    def __init__(self):
+        super().__init__()
+        CountingLoop.created += 1
+
+
+class Policy(pyloop.EventLoopPolicy):
+    def _loop_factory(self):
+        return CountingLoop()
+
+
+def install_pyloop():
+    asyncio.DefaultEventLoopPolicy = Policy
+    asyncio.events.DefaultEventLoopPolicy = Policy
+    asyncio.set_event_loop_policy(Policy())
+
+
+def test_events_suite(module):
+    from test.test_asyncio import utils as test_utils
+
+    class PyloopEventLoopTests(module.EventLoopTestsMixin, test_utils.TestCase):
+        def create_event_loop(self):
+            return CountingLoop()
+
+    PyloopEventLoopTests.__module__ = module.__name__
+    PyloopEventLoopTests.__qualname__ = "PyloopEventLoopTests"
+    loader = unittest.defaultTestLoader
+    suite = unittest.TestSuite()
+    suite.addTests(loader.loadTestsFromTestCase(PyloopEventLoopTests))
+    # The module's other classes test handles, policies and asyncio's own
+    # helpers; the selector/poll/epoll loop classes test asyncio's loops.
+    for name in ("HandleTests", "TimerTests", "AbstractEventLoopTests", "PolicyTests",
+                 "GetEventLoopTestsMixin"):
+        cls = getattr(module, name, None)
+        if isinstance(cls, type) and issubclass(cls, unittest.TestCase):
+            suite.addTests(loader.loadTestsFromTestCase(cls))
+    return suite
+
+
+def iter_tests(suite):
+    for item in suite:
+        if isinstance(item, unittest.TestSuite):
+            yield from iter_tests(item)
+        else:
+            yield item
+
+
+def run_module(name, exclusions):
+    module = importlib.import_module(f"test.test_asyncio.{name}")
+    if name == "test_events":
+        suite = test_events_suite(module)
+    else:
+        suite = unittest.defaultTestLoader.loadTestsFromModule(module)
+    selected = unittest.TestSuite()
+    excluded = 0
+    for test in iter_tests(suite):
+        test_id = test.id().removeprefix("test.test_asyncio.")
+        if any(fnmatch.fnmatchcase(test_id, p) for p in exclusions):
+            excluded += 1
+        else:
+            selected.addTest(test)
+    before = CountingLoop.created
+    result = unittest.TextTestRunner(stream=sys.stderr, verbosity=1).run(selected)
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    skipped = len(result.skipped)
+    passed = result.testsRun - failed - skipped
+    print(f"{name}: {passed} passed, {failed} failed, {skipped} skipped by the suite itself, "
+          f"{excluded} excluded; {CountingLoop.created - before} pyloop loops made", flush=True)
+    return failed
+
+
+def main(names):
+    # A hung test prints every thread's stack before the caller's timeout kills us.
+    faulthandler.dump_traceback_later(540, exit=True)
+    install_pyloop()
+    exclusions = load_exclusions()
+    failed = sum(run_module(name, exclusions) for name in names)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
