@@ -25,13 +25,17 @@ int check_closed(const LoopCoreObject* self) {
   return -1;
 }
 
+// "context", interned: keyword names are nearly always interned strings, so
+// the common case is a pointer comparison. Made once at module import.
+PyObject* context_str = nullptr;
+
 // Parses the only keyword these methods take, `context`.
 int parse_context(const char* method, PyObject* const* kwvalues, PyObject* kwnames, PyObject** context) {
   *context = nullptr;
   if (!kwnames) return 0;
   for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); ++i) {
     PyObject* key = PyTuple_GET_ITEM(kwnames, i);
-    if (PyUnicode_CompareWithASCIIString(key, "context") != 0) {
+    if (key != context_str && PyUnicode_Compare(key, context_str) != 0) {
       PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", method, key);
       return -1;
     }
@@ -386,6 +390,8 @@ void loop_timer_cancelled(PyObject* loop) noexcept {
 }
 
 int register_loop_core(PyObject* module) {
+  context_str = PyUnicode_InternFromString("context");
+  if (!context_str) return -1;
   LoopCoreType.tp_basicsize = sizeof(LoopCoreObject);
   LoopCoreType.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC;
   LoopCoreType.tp_doc = "Native core of pyloop.Loop: ready queue, timers, parking.";

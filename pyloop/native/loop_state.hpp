@@ -7,8 +7,10 @@
 
 #include <atomic>
 #include <cstddef>
+#include <memory>
 
 #include "handle.hpp"
+#include "pyloop/rt/log.hpp"
 #include "pyloop/rt/parker.hpp"
 #include "pyloop/rt/remote_queue.hpp"
 #include "pyloop/rt/ring_queue.hpp"
@@ -17,6 +19,12 @@
 namespace pyloop::py {
 
 struct LoopState {
+  LoopState() : log(rt::log::get("loop")) { log->debug("loop state {} created", static_cast<void*>(this)); }
+  ~LoopState() { log->debug("loop state {} destroyed", static_cast<void*>(this)); }
+  LoopState(const LoopState&) = delete;
+  LoopState& operator=(const LoopState&) = delete;
+
+  std::shared_ptr<spdlog::logger> log;
   rt::RingQueue<HandleObject*> ready;
   rt::TimerHeap<TimerHandleObject*> timers;
   rt::Parker parker;

@@ -50,6 +50,8 @@ class Policy(pyloop.EventLoopPolicy):
 
 
 def install_pyloop():
+    # Tests that name asyncio.EventLoop (as loop_factory, say) get pyloop too.
+    asyncio.EventLoop = CountingLoop
     asyncio.DefaultEventLoopPolicy = Policy
     asyncio.events.DefaultEventLoopPolicy = Policy
     asyncio.set_event_loop_policy(Policy())

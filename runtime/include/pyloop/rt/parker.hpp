@@ -7,9 +7,11 @@
 // so a burst of N cross-thread submissions costs at most one syscall.
 //
 // Memory ordering: the owner publishes "parked" and then re-checks for work;
-// a producer publishes its work and then reads "parked". Each side has a
-// seq_cst fence between its store and its load, which forbids the outcome
-// where both miss the other's store, so no wake-up is ever lost.
+// a producer publishes its work and then reads "parked". All four accesses
+// are seq_cst (the producer's publish and the owner's re-check included: see
+// RemoteQueue), so they fall in one total order, which forbids the outcome
+// where both miss the other's store: no wake-up is ever lost. (seq_cst
+// operations rather than fences, because ThreadSanitizer models only these.)
 #pragma once
 
 #include <atomic>
@@ -24,13 +26,13 @@ class Parker {
   Parker& operator=(const Parker&) = delete;
 
   // Owner only. Blocks until unpark(), the timeout (seconds; negative waits
-  // without limit) or a signal. has_work() runs after "parked" is published;
-  // if it reports work the call returns at once. Returns 0 or an errno value
-  // (EINTR when a signal interrupted the wait).
+  // without limit) or a signal. has_work() runs after "parked" is published
+  // and must read the producers' state with seq_cst loads; if it reports work
+  // the call returns at once. Returns 0 or an errno value (EINTR when a
+  // signal interrupted the wait).
   template <class HasWork>
   int park(double timeout, HasWork&& has_work) {
-    _parked.store(true, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    _parked.store(true, std::memory_order_seq_cst);
     if (has_work()) {
       _parked.store(false, std::memory_order_relaxed);
       return 0;
@@ -40,12 +42,12 @@ class Parker {
     return err;
   }
 
-  // Any thread. Call after publishing the work the owner should see.
+  // Any thread. Call after publishing, with a seq_cst write, the work the
+  // owner should see.
   void unpark() noexcept {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    // The relaxed load filters the common case (owner running) without an RMW;
-    // the exchange makes exactly one concurrent caller write the eventfd.
-    if (_parked.load(std::memory_order_relaxed) && _parked.exchange(false, std::memory_order_relaxed))
+    // The load filters the common case (owner running) without an RMW; the
+    // exchange makes exactly one concurrent caller write the eventfd.
+    if (_parked.load(std::memory_order_seq_cst) && _parked.exchange(false, std::memory_order_relaxed))
       signal();
   }
 

@@ -26,7 +26,7 @@ class RemoteQueue {
   // Any thread. Returns false only when memory for the item could not be had.
   bool push(T item) {
     if (!_queue.enqueue(std::move(item))) return false;
-    _pending.fetch_add(1, std::memory_order_release);
+    _pending.fetch_add(1, std::memory_order_seq_cst);  // pairs with Parker, see there
     _parker.unpark();
     return true;
   }
@@ -35,7 +35,7 @@ class RemoteQueue {
   // a push that happened before the caller's check (through a lock, say) is
   // always seen: the loop uses this to keep cross-thread and local callbacks
   // in the order they were made.
-  [[nodiscard]] bool empty() const noexcept { return _pending.load(std::memory_order_acquire) <= 0; }
+  [[nodiscard]] bool empty() const noexcept { return _pending.load(std::memory_order_seq_cst) <= 0; }
 
   // Owner only. Moves every queued item to sink, in bulk; returns the count.
   template <class Sink>

@@ -1,0 +1,37 @@
+"""The event loops a benchmark compares, by name. A loop with no build for the
+running interpreter is reported as not available, never silently dropped."""
+
+import asyncio
+import importlib
+
+
+def _asyncio_factory():
+    return asyncio.SelectorEventLoop
+
+
+def _module_factory(module, attr):
+    def factory():
+        return getattr(importlib.import_module(module), attr)
+
+    return factory
+
+
+_FACTORIES = {
+    "asyncio": _asyncio_factory,
+    "uvloop": _module_factory("uvloop", "new_event_loop"),
+    "rloop": _module_factory("rloop", "new_event_loop"),
+    "pyloop": _module_factory("pyloop", "new_event_loop"),
+}
+
+NAMES = tuple(_FACTORIES)
+
+
+def available(names=NAMES):
+    """Returns ({name: loop factory}, {name: why it is not available})."""
+    found, missing = {}, {}
+    for name in names:
+        try:
+            found[name] = _FACTORIES[name]()
+        except ImportError as exc:
+            missing[name] = f"not available ({exc.name or exc})"
+    return found, missing

@@ -1,0 +1,44 @@
+"""Shared fixtures. Every behaviour both loops have is tested on asyncio's own
+loop and on pyloop through the `loop` fixture, so asyncio pins what is right."""
+
+import asyncio
+import gc
+
+import pytest
+
+import pyloop
+
+LOOP_FACTORIES = {
+    "asyncio": asyncio.SelectorEventLoop,
+    "pyloop": pyloop.new_event_loop,
+}
+
+
+@pytest.fixture(params=sorted(LOOP_FACTORIES))
+def loop_factory(request):
+    return LOOP_FACTORIES[request.param]
+
+
+@pytest.fixture
+def loop(loop_factory):
+    loop = loop_factory()
+    yield loop
+    if not loop.is_closed():
+        loop.close()
+    gc.collect()
+
+
+def scheduled_timer_count(loop):
+    """How many timers the loop still holds, cancelled or not."""
+    if isinstance(loop, pyloop.Loop):
+        return len(loop._scheduled_handles())
+    return len(loop._scheduled)
+
+
+def pytest_terminal_summary(terminalreporter):
+    from test_cpython_asyncio import SUMMARIES
+
+    if SUMMARIES:
+        terminalreporter.section("CPython test_asyncio on pyloop")
+        for line in SUMMARIES:
+            terminalreporter.write_line(line)

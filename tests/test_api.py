@@ -1,0 +1,130 @@
+"""pyloop's public API: run, new_event_loop, Loop, the policy shims."""
+
+import asyncio
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+import pyloop
+
+
+async def current_loop():
+    return asyncio.get_running_loop()
+
+
+def test_run_uses_pyloop():
+    loop = pyloop.run(current_loop())
+    assert isinstance(loop, pyloop.Loop)
+    assert loop.is_closed()
+
+
+def test_run_debug_flag():
+    async def debug():
+        return asyncio.get_running_loop().get_debug()
+
+    assert pyloop.run(debug(), debug=True) is True
+    assert pyloop.run(debug(), debug=False) is False
+
+
+def test_run_propagates_exceptions():
+    async def fail():
+        raise LookupError("x")
+
+    with pytest.raises(LookupError):
+        pyloop.run(fail())
+
+
+def test_run_from_running_loop_raises():
+    async def nested():
+        coro = current_loop()
+        try:
+            with pytest.raises(RuntimeError, match="cannot be called from a running event loop"):
+                pyloop.run(coro)
+        finally:
+            coro.close()
+
+    pyloop.run(nested())
+
+
+def test_asyncio_run_with_loop_factory():
+    loop = asyncio.run(current_loop(), loop_factory=pyloop.new_event_loop)
+    assert isinstance(loop, pyloop.Loop)
+
+
+def test_asyncio_runner():
+    with asyncio.Runner(loop_factory=pyloop.new_event_loop) as runner:
+        first = runner.run(current_loop())
+        second = runner.run(current_loop())
+        assert first is second is runner.get_loop()
+        assert isinstance(first, pyloop.Loop)
+
+
+def test_loop_is_an_abstract_event_loop():
+    loop = pyloop.new_event_loop()
+    try:
+        assert isinstance(loop, asyncio.AbstractEventLoop)
+        asyncio.set_event_loop(loop)
+        assert asyncio.get_event_loop() is loop
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def test_install_is_deprecated_and_sets_policy():
+    old = asyncio.get_event_loop_policy()
+    try:
+        with pytest.warns(DeprecationWarning):
+            pyloop.install()
+        assert isinstance(asyncio.get_event_loop_policy(), pyloop.EventLoopPolicy)
+        loop = asyncio.new_event_loop()
+        assert isinstance(loop, pyloop.Loop)
+        loop.close()
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            asyncio.set_event_loop_policy(old)
+
+
+def test_unclosed_loop_warns():
+    code = (
+        "import gc, warnings, pyloop\n"
+        "warnings.simplefilter('always')\n"
+        "loop = pyloop.new_event_loop()\n"
+        "del loop\n"
+        "gc.collect()\n"
+    )
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "ResourceWarning" in out.stderr and "unclosed event loop" in out.stderr
+
+
+def test_build_config():
+    config = pyloop.build_config()
+    assert config["version"] == pyloop.__version__
+    assert config["free_threaded"] == (not getattr(sys, "_is_gil_enabled", lambda: True)()) or config[
+        "free_threaded"
+    ] == bool(__import__("sysconfig").get_config_var("Py_GIL_DISABLED"))
+
+
+def test_logging_levels_from_environment():
+    code = "import pyloop; pyloop.new_event_loop().close()"
+    env = {"PYLOOP_LOG": "debug", "PATH": ""}
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "pyloop.loop" in out.stderr
+    quiet = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, env={"PATH": ""},
+                           timeout=60)
+    assert "pyloop.loop" not in quiet.stderr
+
+
+def test_configure_logging_at_runtime(capfd):
+    pyloop._native.configure_logging("pyloop.loop=debug")
+    try:
+        pyloop.new_event_loop().close()
+        assert "pyloop.loop" in capfd.readouterr().err
+    finally:
+        pyloop._native.configure_logging("warn")
+    pyloop.new_event_loop().close()
+    assert "pyloop.loop" not in capfd.readouterr().err

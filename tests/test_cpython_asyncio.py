@@ -1,0 +1,40 @@
+"""CPython's own test_asyncio, run against pyloop (see tests/cpython/run_suite.py;
+exclusions, each with its reason, are in tests/cpython/exclusions.txt)."""
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+RUNNER = pathlib.Path(__file__).parent / "cpython" / "run_suite.py"
+
+MODULES = [
+    "test_events",
+    "test_futures",
+    "test_futures2",
+    "test_tasks",
+    "test_runners",
+    "test_timeouts",
+    "test_taskgroups",
+    "test_locks",
+    "test_queues",
+    "test_waitfor",
+    "test_pep492",
+    "test_context",
+    "test_eager_task_factory",
+    "test_threads",
+    "test_staggered",
+]
+
+SUMMARIES = []
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("module", MODULES)
+def test_cpython_asyncio_module(module):
+    out = subprocess.run([sys.executable, str(RUNNER), module], capture_output=True, text=True,
+                         timeout=800)
+    summary = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else "(no summary)"
+    SUMMARIES.append(summary)
+    assert out.returncode == 0, f"{summary}\n{out.stderr[-6000:]}"
