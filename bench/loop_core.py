@@ -5,6 +5,10 @@ I/O. Each workload takes a loop and returns the seconds its measured part took.
 
 Loops are interleaved within each round (the order rotates every round), so
 machine noise hits all of them alike; the report gives medians and spread.
+Every sample runs in a fresh interpreter process (same heap state for every
+loop, and a loop that hangs or crashes costs one sample, not the run); a
+sample over --sample-timeout seconds drops that loop from that workload and
+is reported.
 """
 
 import argparse
@@ -13,11 +17,15 @@ import gc
 import json
 import random
 import statistics
+import subprocess
 import sys
 import threading
 import time
 
-import loops as loop_registry
+import pathlib
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+import loops as loop_registry  # noqa: E402
 
 CALL_SOON_N = 1_000_000
 TIMERS_N = 100_000
@@ -135,11 +143,11 @@ def bench_threadsafe(loop):
 
 
 WORKLOADS = {
-    "call_soon 1M": bench_call_soon,
-    "timers 100k (1/3 cancelled)": bench_timers,
-    "sleep(0) 100x2000": bench_sleep0,
-    "create_task+gather 100k": bench_gather,
-    "call_soon_threadsafe 100k": bench_threadsafe,
+    "call_soon": bench_call_soon,
+    "timers": bench_timers,
+    "sleep0": bench_sleep0,
+    "gather": bench_gather,
+    "threadsafe": bench_threadsafe,
 }
 
 
@@ -152,20 +160,39 @@ def run_one(factory, workload):
         loop.close()
 
 
-def measure(names, workloads, rounds, progress=True):
+def sample(name, workload, timeout):
+    """One measurement in a fresh process: seconds, or None past the timeout."""
+    cmd = [sys.executable, "-P", __file__, "--one", name, workload]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
+    except subprocess.TimeoutExpired:
+        return None
+    except subprocess.CalledProcessError as exc:
+        raise RuntimeError(f"{name} / {workload} failed:\n{exc.stderr}") from None
+    return float(out.stdout.split()[-1])
+
+
+def measure(names, workloads, rounds, timeout, progress=True):
     factories, missing = loop_registry.available(names)
     order = list(factories)
     samples = {w: {n: [] for n in order} for w in workloads}
-    for w in workloads:  # warm-up: one untimed run of each
-        for n in order:
-            run_one(factories[n], WORKLOADS[w])
+    timed_out = {}
     for r in range(rounds):
         rotated = order[r % len(order):] + order[: r % len(order)]
         for w in workloads:
             for n in rotated:
-                samples[w][n].append(run_one(factories[n], WORKLOADS[w]))
+                if (w, n) in timed_out:
+                    continue
+                seconds = sample(n, w, timeout)
+                if seconds is None:
+                    timed_out[(w, n)] = f"over {timeout:g} s per sample; dropped"
+                    del samples[w][n]
+                else:
+                    samples[w][n].append(seconds)
         if progress:
             print(f"  round {r + 1}/{rounds} done", file=sys.stderr, flush=True)
+    for (w, n), why in timed_out.items():
+        missing[f"{n} on {w}"] = why
     return samples, missing
 
 
@@ -181,15 +208,26 @@ def main():
     ap.add_argument("--loops", default=",".join(loop_registry.NAMES))
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated names")
     ap.add_argument("--json", help="write samples and summaries here")
+    ap.add_argument("--sample-timeout", type=float, default=60.0)
+    ap.add_argument("--one", nargs=2, metavar=("LOOP", "WORKLOAD"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.one:
+        name, workload = args.one
+        factories, missing = loop_registry.available([name])
+        if missing:
+            sys.exit(missing[name])
+        run_one(factories[name], WORKLOADS[workload])  # warm-up in this process
+        print(run_one(factories[name], WORKLOADS[workload]))
+        return
     names = [n for n in args.loops.split(",") if n]
     workloads = [w for w in args.workloads.split(",") if w]
-    samples, missing = measure(names, workloads, args.rounds)
+    samples, missing = measure(names, workloads, args.rounds, args.sample_timeout)
     result = {
         "python": sys.version,
         "gil_enabled": getattr(sys, "_is_gil_enabled", lambda: True)(),
         "rounds": args.rounds,
         "missing": missing,
+        "descriptions": {w: WORKLOADS[w].__doc__ for w in workloads},
         "samples": samples,
         "summary": {w: {n: summarize(v) for n, v in per.items()} for w, per in samples.items()},
     }
