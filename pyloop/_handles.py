@@ -3,7 +3,7 @@ capture, callback error reports and slow-callback warnings. They reproduce
 asyncio.events.Handle's formatting so reprs and log lines read the same."""
 
 import sys
-from asyncio import base_events, format_helpers
+from asyncio import base_events, format_helpers, tasks
 from asyncio.log import logger
 
 from . import _native
@@ -51,4 +51,11 @@ def log_slow_callback(handle, seconds):
     logger.warning("Executing %s took %.3f seconds", base_events._format_handle(handle), seconds)
 
 
-_native._set_helpers(handle_repr, extract_stack, report_callback_error, log_slow_callback)
+_native._set_helpers(
+    handle_repr,
+    extract_stack,
+    report_callback_error,
+    log_slow_callback,
+    tasks.Task,
+    base_events.BaseEventLoop.create_task,
+)

@@ -254,3 +254,60 @@ def test_create_future_belongs_to_loop(loop):
 def test_repr(loop):
     r = repr(loop)
     assert "running=False" in r and "closed=False" in r and "debug=False" in r
+
+
+def test_create_task_after_close_raises(loop):
+    loop.close()
+
+    async def coro():
+        pass
+
+    c = coro()
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        loop.create_task(c)
+    c.close()
+
+
+def test_create_task_rejects_bad_arguments(loop):
+    async def coro():
+        pass
+
+    c = coro()
+    with pytest.raises(TypeError):
+        loop.create_task(c, bogus=1)
+    with pytest.raises(TypeError):
+        loop.create_task(c, "positional name")
+    with pytest.raises(TypeError):
+        loop.create_task(42)
+    c.close()
+
+
+def test_create_task_with_factory_gets_context(loop):
+    import contextvars
+
+    seen = []
+
+    def factory(loop, coro, **kwargs):
+        seen.append(sorted(kwargs))
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(factory)
+
+    async def coro():
+        return "ok"
+
+    task = loop.create_task(coro(), name="n", context=contextvars.copy_context())
+    assert loop.run_until_complete(task) == "ok"
+    assert task.get_name() == "n"
+    assert seen == [["context"]]
+
+
+def test_create_task_in_debug_mode_records_traceback(loop):
+    loop.set_debug(True)
+
+    async def coro():
+        pass
+
+    task = loop.create_task(coro())
+    assert task._source_traceback
+    loop.run_until_complete(task)

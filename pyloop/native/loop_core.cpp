@@ -19,11 +19,15 @@ bool is_closed(const LoopCoreObject* self) {
   return std::atomic_ref<bool>(const_cast<LoopCoreObject*>(self)->closed).load(std::memory_order_relaxed);
 }
 
+}  // namespace
+
 int check_closed(const LoopCoreObject* self) {
   if (!is_closed(self)) return 0;
   PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
   return -1;
 }
+
+namespace {
 
 // "context", interned: keyword names are nearly always interned strings, so
 // the common case is a pointer comparison. Made once at module import.
@@ -272,6 +276,11 @@ int set_current_handle(LoopCoreObject* self, PyObject* value, void*) {
   Py_XSETREF(self->current_handle, Py_NewRef(value ? value : Py_None));
   return 0;
 }
+PyObject* get_task_factory(LoopCoreObject* self, void*) { return Py_NewRef(self->task_factory); }
+int set_task_factory(LoopCoreObject* self, PyObject* value, void*) {
+  Py_XSETREF(self->task_factory, Py_NewRef(value ? value : Py_None));
+  return 0;
+}
 PyObject* get_clock_resolution(LoopCoreObject* self, void*) { return PyFloat_FromDouble(self->clock_resolution); }
 int set_clock_resolution(LoopCoreObject* self, PyObject* value, void*) {
   double d = value ? PyFloat_AsDouble(value) : 0.0;
@@ -306,6 +315,7 @@ PyObject* loop_new(PyTypeObject* type, PyObject*, PyObject*) {
   }
   self->thread_id = Py_NewRef(Py_None);
   self->current_handle = Py_NewRef(Py_None);
+  self->task_factory = Py_NewRef(Py_None);
   self->clock_resolution = 1e-9;
   self->closed = false;
   self->stopping = false;
@@ -318,6 +328,7 @@ int loop_traverse(LoopCoreObject* self, visitproc visit, void* arg) {
   // own traverse already visits its heap type.
   Py_VISIT(self->thread_id);
   Py_VISIT(self->current_handle);
+  Py_VISIT(self->task_factory);
   if (!self->state) return 0;
   int err = 0;
   self->state->ready.for_each([&](HandleObject* h) {
@@ -333,6 +344,7 @@ int loop_clear(LoopCoreObject* self) {
   if (self->state) clear_callbacks(*self->state);
   Py_CLEAR(self->thread_id);
   Py_CLEAR(self->current_handle);
+  Py_CLEAR(self->task_factory);
   return 0;
 }
 
@@ -351,6 +363,7 @@ PyMethodDef loop_methods[] = {
     {"call_later", FASTCALL_KW(loop_call_later), METH_FASTCALL | METH_KEYWORDS, nullptr},
     {"call_at", FASTCALL_KW(loop_call_at), METH_FASTCALL | METH_KEYWORDS, nullptr},
     {"call_soon_threadsafe", FASTCALL_KW(loop_call_soon_threadsafe), METH_FASTCALL | METH_KEYWORDS, nullptr},
+    {"create_task", FASTCALL_KW(loop_create_task), METH_FASTCALL | METH_KEYWORDS, nullptr},
     {"time", reinterpret_cast<PyCFunction>(loop_time), METH_NOARGS, nullptr},
     {"_write_to_self", reinterpret_cast<PyCFunction>(loop_write_to_self), METH_NOARGS, nullptr},
     {"_timer_handle_cancelled", reinterpret_cast<PyCFunction>(loop_timer_handle_cancelled), METH_O, nullptr},
@@ -370,6 +383,7 @@ PyGetSetDef loop_getset[] = {
     GETSET("_debug", get_debug, set_debug),
     GETSET("_thread_id", get_thread_id, set_thread_id),
     GETSET("_current_handle", get_current_handle, set_current_handle),
+    GETSET("_task_factory", get_task_factory, set_task_factory),
     GETSET("_clock_resolution", get_clock_resolution, set_clock_resolution),
     GETSET("_timer_cancelled_count", get_timer_cancelled_count, set_timer_cancelled_count),
     {nullptr, nullptr, nullptr, nullptr, nullptr},
@@ -391,7 +405,7 @@ void loop_timer_cancelled(PyObject* loop) noexcept {
 
 int register_loop_core(PyObject* module) {
   context_str = PyUnicode_InternFromString("context");
-  if (!context_str) return -1;
+  if (!context_str || init_create_task() < 0) return -1;
   LoopCoreType.tp_basicsize = sizeof(LoopCoreObject);
   LoopCoreType.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC;
   LoopCoreType.tp_doc = "Native core of pyloop.Loop: ready queue, timers, parking.";

@@ -19,6 +19,7 @@ struct LoopCoreObject {
   LoopState* state;
   PyObject* thread_id;       // asyncio's _thread_id: None, or the running thread's id
   PyObject* current_handle;  // asyncio's _current_handle (debug mode)
+  PyObject* task_factory;    // asyncio's _task_factory: None or a callable
   double clock_resolution;
   bool closed;    // touched only through std::atomic_ref: other threads read it
   bool stopping;
@@ -29,9 +30,16 @@ extern PyTypeObject LoopCoreType;
 
 int register_loop_core(PyObject* module);
 
+// Raises asyncio's RuntimeError("Event loop is closed") when it is; returns -1 then.
+int check_closed(const LoopCoreObject* self);
+
 // For handles, whose `loop` is always a LoopCore.
 bool loop_debug(PyObject* loop) noexcept;
 void loop_timer_cancelled(PyObject* loop) noexcept;
+
+// create_task(coro, *, name=None, context=None, **kwargs), in create_task.cpp.
+PyObject* loop_create_task(LoopCoreObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames);
+int init_create_task();
 
 // One iteration, asyncio's BaseEventLoop._run_once. Returns -1 with an
 // exception set when a callback raised SystemExit or KeyboardInterrupt, or a

@@ -1,16 +1,19 @@
 #include "python_helpers.hpp"
 
+#include <iterator>
+
 namespace pyloop::py {
 
 PythonHelpers helpers;
 
 PyObject* set_helpers(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 4) {
-    PyErr_SetString(PyExc_TypeError, "_set_helpers() takes exactly 4 arguments");
+  PyObject** slots[] = {&helpers.handle_repr,       &helpers.extract_stack,
+                        &helpers.report_callback_error, &helpers.log_slow_callback,
+                        &helpers.task_type,         &helpers.create_task_fallback};
+  if (nargs != static_cast<Py_ssize_t>(std::size(slots))) {
+    PyErr_Format(PyExc_TypeError, "_set_helpers() takes exactly %zu arguments", std::size(slots));
     return nullptr;
   }
-  PyObject** slots[] = {&helpers.handle_repr, &helpers.extract_stack,
-                        &helpers.report_callback_error, &helpers.log_slow_callback};
   for (Py_ssize_t i = 0; i < nargs; ++i) {
     if (!PyCallable_Check(args[i])) {
       PyErr_SetString(PyExc_TypeError, "_set_helpers() arguments must be callable");

@@ -14,11 +14,14 @@ struct PythonHelpers {
   PyObject* extract_stack = nullptr;         // extract_stack() -> list, caller's stack
   PyObject* report_callback_error = nullptr; // report_callback_error(handle, exc)
   PyObject* log_slow_callback = nullptr;     // log_slow_callback(handle, seconds)
+  PyObject* task_type = nullptr;             // asyncio.Task
+  PyObject* create_task_fallback = nullptr;  // asyncio.BaseEventLoop.create_task
 };
 
 extern PythonHelpers helpers;
 
-// _native._set_helpers(handle_repr, extract_stack, report_callback_error, log_slow_callback)
+// _native._set_helpers(handle_repr, extract_stack, report_callback_error,
+//                      log_slow_callback, task_type, create_task_fallback)
 PyObject* set_helpers(PyObject* module, PyObject* const* args, Py_ssize_t nargs);
 
 }  // namespace pyloop::py
