@@ -128,3 +128,34 @@ def test_configure_logging_at_runtime(capfd):
         pyloop._native.configure_logging("warn")
     pyloop.new_event_loop().close()
     assert "pyloop.loop" not in capfd.readouterr().err
+
+
+def test_ctrl_c_while_parked_cancels_main_task():
+    # The loop is parked in epoll when SIGINT arrives; as under asyncio.run(),
+    # the main task is cancelled and KeyboardInterrupt ends the run.
+    import signal
+    import time
+
+    code = (
+        "import asyncio, pyloop\n"
+        "async def main():\n"
+        "    print('ready', flush=True)\n"
+        "    try:\n"
+        "        await asyncio.sleep(30)\n"
+        "    except asyncio.CancelledError:\n"
+        "        print('cancelled', flush=True)\n"
+        "        raise\n"
+        "pyloop.run(main())\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-P", "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(0.2)  # let the loop park
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert "cancelled" in out
+    assert "KeyboardInterrupt" in err
+    assert proc.returncode != 0

@@ -1,0 +1,47 @@
+// The readiness backend an I/O thread drives: register fds with an interest
+// set and a token, then wait for ready ones. epoll today (make_epoll_reactor);
+// io_uring can come later behind the same interface.
+//
+// Threading: a reactor belongs to the thread that calls wait(). add, modify
+// and remove are safe from other threads too (the kernel serialises them),
+// but the I/O runtime makes them on the owning thread only, so that a fd's
+// registration and its events are never reordered.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+namespace pyloop::rt {
+
+enum Interest : std::uint32_t {
+  readable = 1u << 0,
+  writable = 1u << 1,
+};
+
+struct ReadyEvent {
+  std::uint64_t token;
+  std::uint32_t ready;  // Interest bits, plus hangup/error below
+  static constexpr std::uint32_t hangup = 1u << 2;
+  static constexpr std::uint32_t error = 1u << 3;
+};
+
+class Reactor {
+ public:
+  virtual ~Reactor() = default;
+
+  // Each returns 0 or an errno value; none throws.
+  virtual int add(int fd, std::uint32_t interest, std::uint64_t token) noexcept = 0;
+  virtual int modify(int fd, std::uint32_t interest, std::uint64_t token) noexcept = 0;
+  virtual int remove(int fd) noexcept = 0;
+
+  // Fills `out` with ready fds; waits up to timeout seconds (negative: no
+  // limit). Returns the count, or -errno (-EINTR on a signal).
+  virtual int wait(std::span<ReadyEvent> out, double timeout) noexcept = 0;
+};
+
+// Level-triggered epoll: a fd that stays ready is reported again, which is
+// what add_reader/add_writer semantics need. Throws std::system_error.
+std::unique_ptr<Reactor> make_epoll_reactor();
+
+}  // namespace pyloop::rt
