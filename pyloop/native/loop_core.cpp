@@ -245,40 +245,27 @@ PyObject* loop_ready_count(LoopCoreObject* self, PyObject*) {
 
 // --- attributes asyncio.BaseEventLoop's Python code reads and writes ----------
 
-PyObject* get_closed(LoopCoreObject* self, void*) { return PyBool_FromLong(is_closed(self)); }
-int set_closed(LoopCoreObject* self, PyObject* value, void*) {
+// Flags: atomics, since other threads read `closed` and `debug`.
+template <bool LoopCoreObject::*Field>
+PyObject* get_flag(LoopCoreObject* self, void*) {
+  return PyBool_FromLong(std::atomic_ref<bool>(self->*Field).load(std::memory_order_relaxed));
+}
+template <bool LoopCoreObject::*Field>
+int set_flag(LoopCoreObject* self, PyObject* value, void*) {
   int b = value ? PyObject_IsTrue(value) : 0;
   if (b < 0) return -1;
-  std::atomic_ref<bool>(self->closed).store(b, std::memory_order_relaxed);
+  std::atomic_ref<bool>(self->*Field).store(b, std::memory_order_relaxed);
   return 0;
 }
-PyObject* get_stopping(LoopCoreObject* self, void*) { return PyBool_FromLong(self->stopping); }
-int set_stopping(LoopCoreObject* self, PyObject* value, void*) {
-  int b = value ? PyObject_IsTrue(value) : 0;
-  if (b < 0) return -1;
-  self->stopping = b;
-  return 0;
+
+// Object fields; deleting one stores None, as assigning None would.
+template <PyObject* LoopCoreObject::*Field>
+PyObject* get_object(LoopCoreObject* self, void*) {
+  return Py_NewRef(self->*Field);
 }
-PyObject* get_debug(LoopCoreObject* self, void*) { return PyBool_FromLong(self->debug); }
-int set_debug(LoopCoreObject* self, PyObject* value, void*) {
-  int b = value ? PyObject_IsTrue(value) : 0;
-  if (b < 0) return -1;
-  std::atomic_ref<bool>(self->debug).store(b, std::memory_order_relaxed);
-  return 0;
-}
-PyObject* get_thread_id(LoopCoreObject* self, void*) { return Py_NewRef(self->thread_id); }
-int set_thread_id(LoopCoreObject* self, PyObject* value, void*) {
-  Py_XSETREF(self->thread_id, Py_NewRef(value ? value : Py_None));
-  return 0;
-}
-PyObject* get_current_handle(LoopCoreObject* self, void*) { return Py_NewRef(self->current_handle); }
-int set_current_handle(LoopCoreObject* self, PyObject* value, void*) {
-  Py_XSETREF(self->current_handle, Py_NewRef(value ? value : Py_None));
-  return 0;
-}
-PyObject* get_task_factory(LoopCoreObject* self, void*) { return Py_NewRef(self->task_factory); }
-int set_task_factory(LoopCoreObject* self, PyObject* value, void*) {
-  Py_XSETREF(self->task_factory, Py_NewRef(value ? value : Py_None));
+template <PyObject* LoopCoreObject::*Field>
+int set_object(LoopCoreObject* self, PyObject* value, void*) {
+  Py_XSETREF(self->*Field, Py_NewRef(value ? value : Py_None));
   return 0;
 }
 PyObject* get_clock_resolution(LoopCoreObject* self, void*) { return PyFloat_FromDouble(self->clock_resolution); }
@@ -378,12 +365,13 @@ PyMethodDef loop_methods[] = {
 
 #define GETSET(name, g, s) {name, reinterpret_cast<getter>(g), reinterpret_cast<setter>(s), nullptr, nullptr}
 PyGetSetDef loop_getset[] = {
-    GETSET("_closed", get_closed, set_closed),
-    GETSET("_stopping", get_stopping, set_stopping),
-    GETSET("_debug", get_debug, set_debug),
-    GETSET("_thread_id", get_thread_id, set_thread_id),
-    GETSET("_current_handle", get_current_handle, set_current_handle),
-    GETSET("_task_factory", get_task_factory, set_task_factory),
+    GETSET("_closed", get_flag<&LoopCoreObject::closed>, set_flag<&LoopCoreObject::closed>),
+    GETSET("_stopping", get_flag<&LoopCoreObject::stopping>, set_flag<&LoopCoreObject::stopping>),
+    GETSET("_debug", get_flag<&LoopCoreObject::debug>, set_flag<&LoopCoreObject::debug>),
+    GETSET("_thread_id", get_object<&LoopCoreObject::thread_id>, set_object<&LoopCoreObject::thread_id>),
+    GETSET("_current_handle", get_object<&LoopCoreObject::current_handle>,
+           set_object<&LoopCoreObject::current_handle>),
+    GETSET("_task_factory", get_object<&LoopCoreObject::task_factory>, set_object<&LoopCoreObject::task_factory>),
     GETSET("_clock_resolution", get_clock_resolution, set_clock_resolution),
     GETSET("_timer_cancelled_count", get_timer_cancelled_count, set_timer_cancelled_count),
     {nullptr, nullptr, nullptr, nullptr, nullptr},
