@@ -6,7 +6,8 @@ call_soon_threadsafe, time and the loop iteration. Everything that is not on
 the per-callback path (tasks, futures, executors, async generators, exception
 handling, debug mode) is asyncio.BaseEventLoop's own code, running on the
 native state through LoopCore's attributes (_closed, _stopping, _debug,
-_thread_id, ...), so it behaves exactly as asyncio does.
+_thread_id, ...), so it behaves exactly as asyncio does. add_reader,
+add_writer and the sock_* methods come from SocketMethods (_sockets.py).
 """
 
 from asyncio import base_events
@@ -14,9 +15,10 @@ from asyncio.log import logger
 
 from . import _handles  # noqa: F401  (registers the native code's helpers)
 from . import _native
+from ._sockets import SocketMethods
 
 
-class Loop(_native.LoopCore, base_events.BaseEventLoop):
+class Loop(_native.LoopCore, SocketMethods, base_events.BaseEventLoop):
     """An asyncio event loop whose core runs natively."""
 
     def __init__(self):

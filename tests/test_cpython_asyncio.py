@@ -11,6 +11,7 @@ RUNNER = pathlib.Path(__file__).parent / "cpython" / "run_suite.py"
 
 MODULES = [
     "test_events",
+    "test_sock_lowlevel",
     "test_futures",
     "test_futures2",
     "test_tasks",

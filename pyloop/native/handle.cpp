@@ -48,7 +48,7 @@ PyObject* handle_repr(HandleObject* self) {
   return PyObject_CallOneArg(helpers.handle_repr, reinterpret_cast<PyObject*>(self));
 }
 
-PyObject* handle_cancel(HandleObject* self, PyObject*) {
+PyObject* handle_cancel_method(HandleObject* self, PyObject*) {
   PyObject* callback = nullptr;
   PyObject* args = nullptr;
   bool count_timer = false;
@@ -158,7 +158,7 @@ PyObject* timer_richcompare(HandleObject* self, PyObject* other, int op) {
 }
 
 PyMethodDef handle_methods[] = {
-    {"cancel", reinterpret_cast<PyCFunction>(handle_cancel), METH_NOARGS, nullptr},
+    {"cancel", reinterpret_cast<PyCFunction>(handle_cancel_method), METH_NOARGS, nullptr},
     {"cancelled", reinterpret_cast<PyCFunction>(handle_cancelled_method), METH_NOARGS, nullptr},
     {"get_context", reinterpret_cast<PyCFunction>(handle_get_context), METH_NOARGS, nullptr},
     {"_run", reinterpret_cast<PyCFunction>(handle_run_method), METH_NOARGS, nullptr},
@@ -266,6 +266,13 @@ HandleObject* handle_new(PyTypeObject* type, PyObject* loop, PyObject* callback,
     }
   }
   return h;
+}
+
+int handle_cancel(HandleObject* handle) {
+  PyObject* r = handle_cancel_method(handle, nullptr);
+  if (!r) return -1;
+  Py_DECREF(r);
+  return 0;
 }
 
 int handle_run(HandleObject* h) {

@@ -50,6 +50,9 @@ HandleObject* handle_new(PyTypeObject* type, PyObject* loop, PyObject* callback,
 // KeyboardInterrupt (and failures of the handler itself), which propagate.
 int handle_run(HandleObject* handle);
 
+// handle.cancel(), for native callers. Returns -1 with an exception set.
+int handle_cancel(HandleObject* handle);
+
 inline bool handle_cancelled(HandleObject* h) noexcept {
   // Relaxed: a cancel racing with the run may or may not win, as in asyncio;
   // handle_run re-checks under the critical section before calling.

@@ -225,6 +225,7 @@ void clear_callbacks(LoopState& s) {
 
 PyObject* loop_clear_callbacks(LoopCoreObject* self, PyObject*) {
   clear_callbacks(*self->state);
+  clear_watchers(self);
   Py_RETURN_NONE;
 }
 
@@ -324,11 +325,18 @@ int loop_traverse(LoopCoreObject* self, visitproc visit, void* arg) {
   self->state->timers.for_each([&](const auto& e) {
     if (!err) err = visit(reinterpret_cast<PyObject*>(e.payload), arg);
   });
+  for (const auto& [fd, w] : self->state->watchers) {
+    if (!err && w.reader) err = visit(reinterpret_cast<PyObject*>(w.reader), arg);
+    if (!err && w.writer) err = visit(reinterpret_cast<PyObject*>(w.writer), arg);
+  }
   return err;
 }
 
 int loop_clear(LoopCoreObject* self) {
-  if (self->state) clear_callbacks(*self->state);
+  if (self->state) {
+    clear_callbacks(*self->state);
+    clear_watchers(self);
+  }
   Py_CLEAR(self->thread_id);
   Py_CLEAR(self->current_handle);
   Py_CLEAR(self->task_factory);
@@ -356,6 +364,12 @@ PyMethodDef loop_methods[] = {
     {"_timer_handle_cancelled", reinterpret_cast<PyCFunction>(loop_timer_handle_cancelled), METH_O, nullptr},
     {"_run_once", reinterpret_cast<PyCFunction>(loop_run_once), METH_NOARGS, nullptr},
     {"_run_until_stopped", reinterpret_cast<PyCFunction>(loop_run_until_stopped), METH_NOARGS, nullptr},
+    {"_add_reader", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(loop_add_reader)), METH_FASTCALL,
+     nullptr},
+    {"_add_writer", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(loop_add_writer)), METH_FASTCALL,
+     nullptr},
+    {"_remove_reader", reinterpret_cast<PyCFunction>(loop_remove_reader), METH_O, nullptr},
+    {"_remove_writer", reinterpret_cast<PyCFunction>(loop_remove_writer), METH_O, nullptr},
     {"_clear_callbacks", reinterpret_cast<PyCFunction>(loop_clear_callbacks), METH_NOARGS, nullptr},
     {"_scheduled_handles", reinterpret_cast<PyCFunction>(loop_scheduled_list), METH_NOARGS, nullptr},
     {"_ready_count", reinterpret_cast<PyCFunction>(loop_ready_count), METH_NOARGS, nullptr},

@@ -41,6 +41,18 @@ void loop_timer_cancelled(PyObject* loop) noexcept;
 PyObject* loop_create_task(LoopCoreObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames);
 int init_create_task();
 
+// add_reader/add_writer's native halves, in fd_watch.cpp: _add_reader(fd,
+// callback, *args) -> Handle, _remove_reader(fd) -> bool, and the same for
+// writers. fd is an int; pyloop.Loop converts file objects first.
+PyObject* loop_add_reader(LoopCoreObject* self, PyObject* const* args, Py_ssize_t nargs);
+PyObject* loop_add_writer(LoopCoreObject* self, PyObject* const* args, Py_ssize_t nargs);
+PyObject* loop_remove_reader(LoopCoreObject* self, PyObject* fd);
+PyObject* loop_remove_writer(LoopCoreObject* self, PyObject* fd);
+// Queues the callbacks of the fds park() reported ready.
+void dispatch_ready_fds(LoopCoreObject* self, int count);
+// Drops every watcher: close().
+void clear_watchers(LoopCoreObject* self);
+
 // One iteration, asyncio's BaseEventLoop._run_once. Returns -1 with an
 // exception set when a callback raised SystemExit or KeyboardInterrupt, or a
 // signal handler raised while the loop was parked.

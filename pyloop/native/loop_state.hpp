@@ -2,12 +2,14 @@
 //
 // Threading: the loop thread's, except `remote` (any thread pushes) and
 // `timer_cancelled_count` (TimerHandle.cancel may run on any thread).
-// Every queue holds a strong reference to each handle in it.
+// Every queue, and `watchers`, holds a strong reference to each handle in it.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <unordered_map>
 
 #include "handle.hpp"
 #include "pyloop/rt/log.hpp"
@@ -17,6 +19,15 @@
 #include "pyloop/rt/timer_heap.hpp"
 
 namespace pyloop::py {
+
+// The handles add_reader/add_writer registered for one fd.
+struct FdWatchers {
+  HandleObject* reader = nullptr;
+  HandleObject* writer = nullptr;
+  [[nodiscard]] std::uint32_t interest() const noexcept {
+    return (reader ? rt::readable : 0u) | (writer ? rt::writable : 0u);
+  }
+};
 
 struct LoopState {
   LoopState() : log(rt::log::get("loop")) { log->debug("loop state {} created", static_cast<void*>(this)); }
@@ -30,6 +41,8 @@ struct LoopState {
   rt::Parker parker;
   rt::RemoteQueue<HandleObject*> remote{parker};
   std::atomic<std::size_t> timer_cancelled_count{0};
+  std::unordered_map<int, FdWatchers> watchers;
+  rt::ReadyEvent ready_fds[256];
 
   // Moves call_soon_threadsafe handles into the ready queue, in arrival order
   // per sending thread.

@@ -42,16 +42,24 @@ void prune_cancelled_timers(LoopState& s) {
   }
 }
 
-// Parks until a wake-up or the deadline. Returns -1 when a signal handler raised.
+// Parks until a wake-up, a watched fd or the deadline (timeout 0: polls the
+// watched fds), then queues the ready fds' callbacks. Returns -1 when a
+// signal handler raised.
 int wait_for_work(LoopCoreObject* self, double timeout) {
   LoopState& s = *self->state;
-  int err;
-  Py_BEGIN_ALLOW_THREADS
-  err = s.parker.park(timeout, [&s] { return !s.remote.empty(); });
-  Py_END_ALLOW_THREADS
+  int n;
+  if (timeout == 0.0) {
+    // A poll returns at once; keeping the interpreter saves two hand-overs.
+    n = s.parker.park(0.0, [] { return false; }, s.ready_fds);
+  } else {
+    Py_BEGIN_ALLOW_THREADS
+    n = s.parker.park(timeout, [&s] { return !s.remote.empty(); }, s.ready_fds);
+    Py_END_ALLOW_THREADS
+  }
   // A signal interrupted the wait: run Python-level handlers now, as
   // asyncio's select() does, so Ctrl+C reaches the loop at once.
-  if (err == EINTR && PyErr_CheckSignals() < 0) return -1;
+  if (n == -EINTR && PyErr_CheckSignals() < 0) return -1;
+  if (n > 0) dispatch_ready_fds(self, n);
   return 0;
 }
 
@@ -94,7 +102,8 @@ int run_once(LoopCoreObject* self) {
   } else if (!s.timers.empty()) {
     timeout = std::clamp(s.timers.top().when - rt::monotonic_seconds(), 0.0, max_wait_seconds);
   }
-  if (timeout != 0.0) {
+  // With nothing watched and work ready, there is nothing to ask the kernel.
+  if (timeout != 0.0 || !s.watchers.empty()) {
     if (wait_for_work(self, timeout) < 0) return -1;
     s.drain_remote();
   }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <ctime>
 #include <system_error>
 
 #include "pyloop/rt/reactor.hpp"
@@ -49,14 +50,28 @@ class EpollReactor final : public Reactor {
     constexpr int batch = 256;
     epoll_event events[batch];
     int max = static_cast<int>(std::min<std::size_t>(out.size(), batch));
-    int ms = timeout < 0 ? -1 : static_cast<int>(std::ceil(timeout * 1e3));
-    int n = epoll_wait(_fd, events, max, ms);
+    int n = wait_for(events, max, timeout);
     if (n < 0) return -errno;
     for (int i = 0; i < n; ++i) out[i] = ReadyEvent{events[i].data.u64, from_epoll(events[i].events)};
     return n;
   }
 
  private:
+  int wait_for(epoll_event* events, int max, double timeout) noexcept {
+    if (_has_pwait2 && timeout > 0) {
+      // epoll_pwait2 takes a nanosecond timeout, so a timer's wait ends at
+      // its real deadline rather than at the next whole millisecond.
+      double whole = std::floor(timeout);
+      timespec ts{static_cast<time_t>(whole), static_cast<long>((timeout - whole) * 1e9)};
+      int n = epoll_pwait2(_fd, events, max, &ts, nullptr);
+      if (n >= 0 || errno != ENOSYS) return n;
+      _has_pwait2 = false;  // kernels before 5.11
+    }
+    // Round up: waking a little late is harmless, waking early spins.
+    int ms = timeout < 0 ? -1 : static_cast<int>(std::ceil(timeout * 1e3));
+    return epoll_wait(_fd, events, max, ms);
+  }
+
   int ctl(int op, int fd, std::uint32_t interest, std::uint64_t token) noexcept {
     epoll_event ev{};
     ev.events = to_epoll(interest);
@@ -65,6 +80,7 @@ class EpollReactor final : public Reactor {
   }
 
   int _fd;
+  bool _has_pwait2 = true;
 };
 
 }  // namespace

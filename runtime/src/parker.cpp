@@ -1,71 +1,59 @@
 #include "pyloop/rt/parker.hpp"
 
-#include <cerrno>
-#include <cmath>
-#include <cstdint>
-#include <system_error>
-
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdint>
+#include <system_error>
+
 namespace pyloop::rt {
 
-Parker::Parker() {
-  _epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-  if (_epoll_fd < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+namespace {
+// The eventfd's token; fds are never this large.
+constexpr std::uint64_t wake_token = ~std::uint64_t{0};
+}  // namespace
+
+Parker::Parker() : _reactor(make_epoll_reactor()) {
   _event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (_event_fd < 0) {
-    int err = errno;
-    close(_epoll_fd);
-    throw std::system_error(err, std::generic_category(), "eventfd");
-  }
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  if (epoll_ctl(_epoll_fd, EPOLL_CTL_ADD, _event_fd, &ev) < 0) {
-    int err = errno;
+  if (_event_fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  if (int err = _reactor->add(_event_fd, readable, wake_token)) {
     close(_event_fd);
-    close(_epoll_fd);
     throw std::system_error(err, std::generic_category(), "epoll_ctl");
   }
 }
 
-Parker::~Parker() {
-  close(_event_fd);
-  close(_epoll_fd);
+Parker::~Parker() { close(_event_fd); }
+
+int Parker::watch(int fd, std::uint32_t interest) noexcept {
+  auto token = static_cast<std::uint64_t>(fd);
+  int err = _reactor->modify(fd, interest, token);
+  // Not registered yet, or the kernel dropped it when an earlier fd with this
+  // number was closed.
+  if (err == ENOENT) err = _reactor->add(fd, interest, token);
+  return err;
 }
 
-int Parker::wait(double timeout) noexcept {
-  epoll_event ev;
-  int n;
-  if (_has_pwait2) {
-    // epoll_pwait2 takes a nanosecond timeout, so the loop wakes at the real
-    // deadline rather than at the next whole millisecond.
-    timespec ts;
-    timespec* tsp = nullptr;
-    if (timeout >= 0) {
-      double whole = std::floor(timeout);
-      ts.tv_sec = static_cast<time_t>(whole);
-      ts.tv_nsec = static_cast<long>((timeout - whole) * 1e9);
-      tsp = &ts;
+void Parker::unwatch(int fd) noexcept {
+  // EBADF/ENOENT: the fd was closed first, which already unregistered it.
+  [[maybe_unused]] int err = _reactor->remove(fd);
+}
+
+int Parker::wait(double timeout, std::span<ReadyEvent> ready) noexcept {
+  int n = _reactor->wait(ready, timeout);
+  if (n <= 0) return n;
+  // Drop the wake-up from the results, resetting the eventfd.
+  int kept = 0;
+  for (int i = 0; i < n; ++i) {
+    if (ready[i].token == wake_token) {
+      std::uint64_t value;
+      // EAGAIN means another reader got there first, which is fine.
+      [[maybe_unused]] ssize_t r = read(_event_fd, &value, sizeof value);
+    } else {
+      ready[kept++] = ready[i];
     }
-    n = epoll_pwait2(_epoll_fd, &ev, 1, tsp, nullptr);
-    if (n < 0 && errno == ENOSYS) {
-      _has_pwait2 = false;  // kernels before 5.11
-      return wait(timeout);
-    }
-  } else {
-    // Round up: waking a little late is harmless, waking early spins.
-    int ms = timeout < 0 ? -1 : static_cast<int>(std::ceil(timeout * 1e3));
-    n = epoll_wait(_epoll_fd, &ev, 1, ms);
   }
-  if (n < 0) return errno;
-  if (n > 0) {
-    std::uint64_t value;
-    // Resets the eventfd; EAGAIN means another reader got there first, which is fine.
-    [[maybe_unused]] ssize_t r = read(_event_fd, &value, sizeof value);
-  }
-  return 0;
+  return kept;
 }
 
 void Parker::signal() noexcept {

@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <vector>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "check.hpp"
 #include "pyloop/rt/parker.hpp"
 #include "pyloop/rt/remote_queue.hpp"
@@ -13,6 +16,10 @@
 using pyloop::rt::Parker;
 using pyloop::rt::RemoteQueue;
 using Clock = std::chrono::steady_clock;
+using pyloop::rt::ReadyEvent;
+
+// Parkers in these tests watch no fds; park() still needs somewhere to report them.
+static ReadyEvent ready[8];
 
 static double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -21,14 +28,14 @@ static double seconds_since(Clock::time_point t0) {
 TEST(parker_times_out_at_deadline) {
   Parker parker;
   auto t0 = Clock::now();
-  CHECK(parker.park(0.02, [] { return false; }) == 0);
+  CHECK(parker.park(0.02, [] { return false; }, ready) == 0);
   CHECK(seconds_since(t0) >= 0.02);
 }
 
 TEST(parker_returns_at_once_when_work_is_pending) {
   Parker parker;
   auto t0 = Clock::now();
-  CHECK(parker.park(5.0, [] { return true; }) == 0);
+  CHECK(parker.park(5.0, [] { return true; }, ready) == 0);
   CHECK(seconds_since(t0) < 1.0);
 }
 
@@ -41,7 +48,7 @@ TEST(unpark_wakes_a_parked_thread) {
     parker.unpark();
   });
   auto t0 = Clock::now();
-  while (!flag.load()) parker.park(10.0, [&] { return flag.load(); });
+  while (!flag.load()) parker.park(10.0, [&] { return flag.load(); }, ready);
   CHECK(seconds_since(t0) < 5.0);
   waker.join();
 }
@@ -66,7 +73,7 @@ TEST(remote_queue_loses_nothing_and_keeps_per_producer_order) {
   while (received < producers * per_producer && seconds_since(t0) < 60) {
     auto p0 = Clock::now();
     // A lost wake-up would leave this park waiting for its full 10 seconds.
-    parker.park(10.0, [&] { return !queue.empty(); });
+    parker.park(10.0, [&] { return !queue.empty(); }, ready);
     longest_park = std::max(longest_park, seconds_since(p0));
     queue.drain([&](std::uint64_t v) {
       int p = static_cast<int>(v >> 32);
@@ -93,4 +100,27 @@ TEST(remote_queue_empty_sees_push_that_happened_before) {
   queue.drain([&](int) { ++n; });
   CHECK(n == 1);
   CHECK(queue.empty());
+}
+
+TEST(parker_reports_watched_fds_and_not_its_wakeups) {
+  Parker parker;
+  int fds[2];
+  CHECK(pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0);
+  CHECK(parker.watch(fds[0], pyloop::rt::readable) == 0);
+  parker.unpark();  // not parked: no wake-up is written
+  CHECK(parker.park(0.0, [] { return false; }, ready) == 0);
+  CHECK(write(fds[1], "x", 1) == 1);
+  CHECK(parker.park(1.0, [] { return false; }, ready) == 1);
+  CHECK(ready[0].token == static_cast<std::uint64_t>(fds[0]));
+  parker.unwatch(fds[0]);
+  CHECK(parker.park(0.0, [] { return false; }, ready) == 0);
+  // A closed fd's number can come back; watching it again must work.
+  close(fds[0]);
+  parker.unwatch(fds[0]);
+  int again[2];
+  CHECK(pipe2(again, O_NONBLOCK | O_CLOEXEC) == 0);
+  CHECK(parker.watch(again[0], pyloop::rt::readable) == 0);
+  close(again[0]);
+  close(again[1]);
+  close(fds[1]);
 }

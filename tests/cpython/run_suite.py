@@ -57,25 +57,26 @@ def install_pyloop():
     asyncio.set_event_loop_policy(Policy())
 
 
-def test_events_suite(module):
+# Modules whose loop tests are a mixin run against asyncio's own loops by
+# per-loop subclasses: the mixin, and the module's classes that test no loop.
+LOOP_MIXINS = {
+    "test_events": ("EventLoopTestsMixin", ["HandleTests", "TimerTests", "AbstractEventLoopTests", "PolicyTests"]),
+    "test_sock_lowlevel": ("BaseSockTestsMixin", []),
+}
+
+
+def mixin_suite(module, mixin_name, other_classes):
     from test.test_asyncio import utils as test_utils
 
-    class PyloopEventLoopTests(module.EventLoopTestsMixin, test_utils.TestCase):
-        def create_event_loop(self):
-            return CountingLoop()
-
-    PyloopEventLoopTests.__module__ = module.__name__
-    PyloopEventLoopTests.__qualname__ = "PyloopEventLoopTests"
+    mixin = getattr(module, mixin_name)
+    name = "Pyloop" + mixin_name.removesuffix("Mixin")
+    cls = type(name, (mixin, test_utils.TestCase), {"create_event_loop": lambda self: CountingLoop()})
+    cls.__module__ = module.__name__
     loader = unittest.defaultTestLoader
     suite = unittest.TestSuite()
-    suite.addTests(loader.loadTestsFromTestCase(PyloopEventLoopTests))
-    # The module's other classes test handles, policies and asyncio's own
-    # helpers; the selector/poll/epoll loop classes test asyncio's loops.
-    for name in ("HandleTests", "TimerTests", "AbstractEventLoopTests", "PolicyTests",
-                 "GetEventLoopTestsMixin"):
-        cls = getattr(module, name, None)
-        if isinstance(cls, type) and issubclass(cls, unittest.TestCase):
-            suite.addTests(loader.loadTestsFromTestCase(cls))
+    suite.addTests(loader.loadTestsFromTestCase(cls))
+    for other in other_classes:
+        suite.addTests(loader.loadTestsFromTestCase(getattr(module, other)))
     return suite
 
 
@@ -89,8 +90,8 @@ def iter_tests(suite):
 
 def run_module(name, exclusions):
     module = importlib.import_module(f"test.test_asyncio.{name}")
-    if name == "test_events":
-        suite = test_events_suite(module)
+    if name in LOOP_MIXINS:
+        suite = mixin_suite(module, *LOOP_MIXINS[name])
     else:
         suite = unittest.defaultTestLoader.loadTestsFromModule(module)
     selected = unittest.TestSuite()

@@ -1,10 +1,11 @@
-// Parks the loop thread in the kernel until another thread has work for it or
-// the next timer is due.
+// Parks the loop thread in the kernel until another thread has work for it,
+// a watched fd is ready, or the next timer is due.
 //
-// Threading: one owner thread calls park(); unpark() is safe from any thread.
-// Wake-ups are coalesced: unpark() writes the eventfd only when the owner is
-// parked (or about to be), and only the first of many concurrent callers does,
-// so a burst of N cross-thread submissions costs at most one syscall.
+// Threading: one owner thread calls park(), watch() and unwatch(); unpark()
+// is safe from any thread. Wake-ups are coalesced: unpark() writes the
+// eventfd only when the owner is parked (or about to be), and only the first
+// of many concurrent callers does, so a burst of N cross-thread submissions
+// costs at most one syscall.
 //
 // Memory ordering: the owner publishes "parked" and then re-checks for work;
 // a producer publishes its work and then reads "parked". All four accesses
@@ -15,6 +16,11 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "pyloop/rt/reactor.hpp"
 
 namespace pyloop::rt {
 
@@ -25,21 +31,28 @@ class Parker {
   Parker(const Parker&) = delete;
   Parker& operator=(const Parker&) = delete;
 
-  // Owner only. Blocks until unpark(), the timeout (seconds; negative waits
-  // without limit) or a signal. has_work() runs after "parked" is published
-  // and must read the producers' state with seq_cst loads; if it reports work
-  // the call returns at once. Returns 0 or an errno value (EINTR when a
-  // signal interrupted the wait).
+  // Owner only. Watches fd for the interest set (0 keeps it registered but
+  // silent); ready fds come back from park() with the fd as their token.
+  // Returns 0 or an errno value.
+  int watch(int fd, std::uint32_t interest) noexcept;
+  // Owner only. Stops watching fd; a fd already closed is not an error.
+  void unwatch(int fd) noexcept;
+
+  // Owner only. Blocks until unpark(), a watched fd is ready, the timeout
+  // (seconds; 0 polls, negative waits without limit) or a signal, and fills
+  // `ready` with the watched fds that are ready. has_work() runs after
+  // "parked" is published and must read the producers' state with seq_cst
+  // loads; if it reports work, watched fds are polled without waiting.
+  // Returns the number of ready fds, or -errno (-EINTR on a signal).
   template <class HasWork>
-  int park(double timeout, HasWork&& has_work) {
-    _parked.store(true, std::memory_order_seq_cst);
-    if (has_work()) {
-      _parked.store(false, std::memory_order_relaxed);
-      return 0;
+  int park(double timeout, HasWork&& has_work, std::span<ReadyEvent> ready) {
+    if (timeout != 0.0) {
+      _parked.store(true, std::memory_order_seq_cst);
+      if (has_work()) timeout = 0.0;
     }
-    int err = wait(timeout);
+    int n = wait(timeout, ready);
     _parked.store(false, std::memory_order_relaxed);
-    return err;
+    return n;
   }
 
   // Any thread. Call after publishing, with a seq_cst write, the work the
@@ -52,12 +65,11 @@ class Parker {
   }
 
  private:
-  int wait(double timeout) noexcept;
+  int wait(double timeout, std::span<ReadyEvent> ready) noexcept;
   void signal() noexcept;
 
-  int _epoll_fd = -1;
+  std::unique_ptr<Reactor> _reactor;
   int _event_fd = -1;
-  bool _has_pwait2 = true;
   // On its own cache line: producers on other cores read it on every submission.
   alignas(64) std::atomic<bool> _parked{false};
 };

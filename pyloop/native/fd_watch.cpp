@@ -1,0 +1,143 @@
+// add_reader / add_writer: callbacks that run while a fd is readable or
+// writable, registered with the loop's own epoll (the Parker), with
+// asyncio's selector semantics: one reader and one writer per fd, a new one
+// replaces (and cancels) the old, a cancelled handle is unregistered the next
+// time its fd is ready, and the callback runs again on every iteration for
+// as long as the fd stays ready (level-triggered).
+#include <cerrno>
+#include <climits>
+#include <utility>
+
+#include "handle.hpp"
+#include "loop_core.hpp"
+#include "loop_state.hpp"
+
+namespace pyloop::py {
+
+namespace {
+
+using Slot = HandleObject* FdWatchers::*;
+
+int fd_argument(PyObject* obj, int* fd) {
+  long value = PyLong_AsLong(obj);
+  if (value == -1 && PyErr_Occurred()) return -1;
+  if (value < 0 || value > INT_MAX) {
+    PyErr_Format(PyExc_ValueError, "Invalid file descriptor: %ld", value);
+    return -1;
+  }
+  *fd = static_cast<int>(value);
+  return 0;
+}
+
+PyObject* add_watcher(LoopCoreObject* self, PyObject* const* args, Py_ssize_t nargs, Slot slot, const char* name) {
+  if (nargs < 2) {
+    PyErr_Format(PyExc_TypeError, "%s() takes at least 2 arguments (%zd given)", name, nargs);
+    return nullptr;
+  }
+  int fd;
+  if (fd_argument(args[0], &fd) < 0 || check_closed(self) < 0) return nullptr;
+  HandleObject* handle = handle_new(&HandleType, reinterpret_cast<PyObject*>(self), args[1], args + 2, nargs - 2,
+                                    nullptr, self->debug);
+  if (!handle) return nullptr;
+  LoopState& s = *self->state;
+  FdWatchers& w = s.watchers[fd];
+  HandleObject* old = w.*slot;
+  w.*slot = handle;
+  if (int err = s.parker.watch(fd, w.interest())) {
+    w.*slot = old;
+    if (!w.reader && !w.writer) s.watchers.erase(fd);
+    Py_DECREF(handle);
+    errno = err;
+    return PyErr_SetFromErrno(PyExc_OSError);
+  }
+  Py_INCREF(handle);  // one reference for the table, one for the caller
+  if (old) {
+    int rc = handle_cancel(old);
+    Py_DECREF(old);
+    if (rc < 0) {
+      Py_DECREF(handle);
+      return nullptr;
+    }
+  }
+  return reinterpret_cast<PyObject*>(handle);
+}
+
+// Unregisters one side of fd. Returns the handle it held (a reference the
+// caller owns) or nullptr.
+HandleObject* take_watcher(LoopState& s, int fd, Slot slot) {
+  auto it = s.watchers.find(fd);
+  if (it == s.watchers.end() || !(it->second.*slot)) return nullptr;
+  HandleObject* handle = std::exchange(it->second.*slot, nullptr);
+  if (std::uint32_t interest = it->second.interest()) {
+    s.parker.watch(fd, interest);
+  } else {
+    s.parker.unwatch(fd);
+    s.watchers.erase(it);
+  }
+  return handle;
+}
+
+PyObject* remove_watcher(LoopCoreObject* self, PyObject* arg, Slot slot) {
+  int fd;
+  if (fd_argument(arg, &fd) < 0) return nullptr;
+  if (std::atomic_ref<bool>(self->closed).load(std::memory_order_relaxed)) Py_RETURN_FALSE;
+  HandleObject* handle = take_watcher(*self->state, fd, slot);
+  if (!handle) Py_RETURN_FALSE;
+  int rc = handle_cancel(handle);
+  Py_DECREF(handle);
+  if (rc < 0) return nullptr;
+  Py_RETURN_TRUE;
+}
+
+// A ready fd's callback goes to the ready queue, unless it was cancelled:
+// then it is unregistered instead, as asyncio's _process_events does.
+void dispatch(LoopState& s, int fd, Slot slot) {
+  auto it = s.watchers.find(fd);
+  if (it == s.watchers.end() || !(it->second.*slot)) return;
+  HandleObject* handle = it->second.*slot;
+  if (handle_cancelled(handle)) {
+    Py_DECREF(take_watcher(s, fd, slot));
+  } else {
+    s.ready.push_back(reinterpret_cast<HandleObject*>(Py_NewRef(handle)));
+  }
+}
+
+}  // namespace
+
+PyObject* loop_add_reader(LoopCoreObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  return add_watcher(self, args, nargs, &FdWatchers::reader, "_add_reader");
+}
+PyObject* loop_add_writer(LoopCoreObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  return add_watcher(self, args, nargs, &FdWatchers::writer, "_add_writer");
+}
+PyObject* loop_remove_reader(LoopCoreObject* self, PyObject* fd) {
+  return remove_watcher(self, fd, &FdWatchers::reader);
+}
+PyObject* loop_remove_writer(LoopCoreObject* self, PyObject* fd) {
+  return remove_watcher(self, fd, &FdWatchers::writer);
+}
+
+void dispatch_ready_fds(LoopCoreObject* self, int count) {
+  LoopState& s = *self->state;
+  for (int i = 0; i < count; ++i) {
+    const rt::ReadyEvent& ev = s.ready_fds[i];
+    int fd = static_cast<int>(ev.token);
+    // As selectors.EpollSelector maps them: hang-ups and errors wake both sides.
+    constexpr std::uint32_t both = rt::ReadyEvent::hangup | rt::ReadyEvent::error;
+    if (ev.ready & (rt::readable | both)) dispatch(s, fd, &FdWatchers::reader);
+    if (ev.ready & (rt::writable | both)) dispatch(s, fd, &FdWatchers::writer);
+  }
+}
+
+void clear_watchers(LoopCoreObject* self) {
+  LoopState& s = *self->state;
+  auto watchers = std::move(s.watchers);
+  s.watchers.clear();
+  for (auto& [fd, w] : watchers) {
+    s.parker.unwatch(fd);
+    Py_XDECREF(w.reader);
+    Py_XDECREF(w.writer);
+  }
+}
+
+}  // namespace pyloop::py
