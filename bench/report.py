@@ -1,8 +1,9 @@
-"""Renders loop-core benchmark results (the JSON files loop_core.py writes) as
-a text table: medians with spread per loop, pyloop's speed-up over uvloop and
-asyncio, and the GIL-off/GIL-on ratio on the free-threaded interpreter.
+"""Renders benchmark results as text tables: loop-core results (the JSON
+loop_core.py writes: medians with spread per loop, pyloop's speed-up over
+uvloop, rloop and asyncio, the GIL-off/GIL-on ratio on the free-threaded
+interpreter) and echo results (the JSON echo.py writes).
 
-    python bench/report.py LABEL=results.json [LABEL=results.json ...]
+    python bench/report.py LABEL=loop_core.json [...] [--echo LABEL=echo.json ...]
 """
 
 import json
@@ -78,13 +79,56 @@ def _gil_ratios(runs, loops, workloads):
     return out
 
 
+def render_echo(label, result):
+    """One table per mode: median requests/s, p99 latency and server CPU per request."""
+    loops = []
+    for per in result["summary"].values():
+        loops += [n for n in per if n not in loops]
+    lines = [f"Echo benchmark, {label}: median req/s (p99 latency us, server CPU us/request);",
+             "'!' marks more than 10% variation in req/s. Ratio = pyloop req/s / uvloop req/s.", ""]
+    modes = []
+    for key in result["summary"]:
+        mode = key.split("/")[0]
+        if mode not in modes:
+            modes.append(mode)
+    for mode in modes:
+        lines.append(f"== {mode}")
+        lines.append("size/conns".ljust(14) + "".join(n.ljust(30) for n in loops) + "pyloop/uvloop")
+        for key, per in result["summary"].items():
+            if not key.startswith(mode + "/"):
+                continue
+            _, size, conns = key.split("/")
+            row = f"{int(size) // 1024}KiB/{conns}".ljust(14)
+            for n in loops:
+                c = per.get(n)
+                text = "n/a" if not c else (f"{c['rps']:8.0f} ({c['p99_us']:.0f}, {c['cpu_us']:.1f})"
+                                            + (" !" if c["rps_cv"] > NOISY_CV else ""))
+                row += text.ljust(30)
+            if "pyloop" in per and "uvloop" in per:
+                row += f"{per['pyloop']['rps'] / per['uvloop']['rps']:.2f}x"
+            else:
+                row += "n/a"
+            lines.append(row)
+        lines.append("")
+    for name, why in result["missing"].items():
+        lines.append(f"{label}: {name}: {why}")
+    return "\n".join(lines)
+
+
 def main(argv):
-    runs = []
+    runs, echo_runs, target = [], [], None
     for arg in argv:
+        if arg == "--echo":
+            target = echo_runs
+            continue
         label, _, path = arg.partition("=")
         with open(path) as f:
-            runs.append((label, json.load(f)))
-    print(render(runs))
+            (target if target is not None else runs).append((label, json.load(f)))
+    if runs:
+        print(render(runs))
+    for label, result in echo_runs:
+        print()
+        print(render_echo(label, result))
 
 
 if __name__ == "__main__":

@@ -51,6 +51,35 @@ class Loop(_native.LoopCore, SocketMethods, base_events.BaseEventLoop):
             executor.shutdown(wait=False)
 
 
+def _not_built(name):
+    async def method(self, *args, **kwargs):
+        raise NotImplementedError(f"pyloop: {name}() is not implemented yet")
+
+    method.__name__ = name
+    method.__doc__ = "Not implemented yet: raises NotImplementedError before touching any socket."
+    return method
+
+
+# asyncio.BaseEventLoop's versions of these would open sockets and then fail
+# deep inside (leaking them); until pyloop's transports exist they fail first.
+for _name in (
+    "create_connection",
+    "create_server",
+    "create_unix_connection",
+    "create_unix_server",
+    "connect_accepted_socket",
+    "create_datagram_endpoint",
+    "connect_read_pipe",
+    "connect_write_pipe",
+    "subprocess_exec",
+    "subprocess_shell",
+    "start_tls",
+    "sendfile",
+):
+    setattr(Loop, _name, _not_built(_name))
+del _name
+
+
 def new_event_loop():
     """Returns a new pyloop event loop."""
     return Loop()

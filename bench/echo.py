@@ -1,0 +1,132 @@
+"""The echo benchmark: each loop's echo server (bench/echo_server.py) under the
+native load client (bench/echo_client.cpp), per mode, message size and
+concurrency, loops interleaved within each round.
+
+    python bench/echo.py --client build/bench/echo_client [--rounds 3]
+        [--modes raw,stream,proto,buffered] [--sizes 1024,10240,102400]
+        [--concurrency 1,6,11] [--duration 1.0] [--loops ...] [--json out.json]
+
+Each sample starts a fresh server process. On a machine with two or more
+cores the server is pinned to CPU 1 and the client to CPU 0. Server CPU time
+(user + system, all threads, from /proc) is read around the client's run and
+divided by the requests it served.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+
+HERE = pathlib.Path(__file__).parent
+sys.path.insert(0, str(HERE))
+import loops as loop_registry  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    fields = (pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1]).split()
+    # utime and stime are fields 14 and 15 of /proc/PID/stat (1-based).
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def pinned(cpu):
+    return ["taskset", "-c", str(cpu)] if (os.cpu_count() or 1) >= 2 else []
+
+
+def sample(client, loop, mode, size, conns, duration):
+    """One run; a dict of results, or a string saying why there is none."""
+    server = subprocess.Popen(
+        pinned(1) + [sys.executable, "-P", str(HERE / "echo_server.py"), loop, mode],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        line = server.stdout.readline().split()
+        if not line or line[0] != "ready":
+            server.wait(timeout=10)
+            return " ".join(line[1:]) or f"server exited with {server.returncode}"
+        cpu0 = cpu_seconds(server.pid)
+        out = subprocess.run(
+            pinned(0) + [client, "--port", line[1], "--conns", str(conns), "--size", str(size),
+                         "--duration", str(duration), "--warmup", "0.3"],
+            capture_output=True, text=True, timeout=duration + 30,
+        )
+        cpu = cpu_seconds(server.pid) - cpu0
+        if out.returncode != 0:
+            return f"client failed: {out.stderr.strip()}"
+        result = json.loads(out.stdout)
+        result["server_cpu_us_per_request"] = cpu / max(result["all_requests"], 1) * 1e6
+        return result
+    finally:
+        server.kill()
+        server.wait()
+
+
+def summarize(samples):
+    def med(key, sub=None):
+        values = [s[key][sub] if sub else s[key] for s in samples]
+        return statistics.median(values)
+
+    rps = [s["rps"] for s in samples]
+    return {
+        "rps": med("rps"),
+        "rps_min": min(rps),
+        "rps_max": max(rps),
+        "rps_cv": statistics.pstdev(rps) / statistics.fmean(rps) if len(rps) > 1 else 0.0,
+        "mean_us": med("lat_us", "mean"),
+        "p99_us": med("lat_us", "p99"),
+        "cpu_us": med("server_cpu_us_per_request"),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--client", required=True)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--modes", default="raw,stream,proto,buffered")
+    ap.add_argument("--sizes", default="1024,10240,102400")
+    ap.add_argument("--concurrency", default="1,6,11")
+    ap.add_argument("--duration", type=float, default=1.0)
+    ap.add_argument("--loops", default=",".join(loop_registry.NAMES))
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    names = list(loop_registry.available(args.loops.split(","))[0])
+    missing = loop_registry.available(args.loops.split(","))[1]
+    cells = [(m, int(s), int(c)) for m in args.modes.split(",") for s in args.sizes.split(",")
+             for c in args.concurrency.split(",")]
+    samples = {f"{m}/{s}/{c}": {n: [] for n in names} for m, s, c in cells}
+    unsupported = {}
+    for r in range(args.rounds):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for mode, size, conns in cells:
+            key = f"{mode}/{size}/{conns}"
+            for name in order:
+                if (name, mode) in unsupported:
+                    continue
+                result = sample(args.client, name, mode, size, conns, args.duration)
+                if isinstance(result, str):
+                    unsupported[(name, mode)] = result
+                    continue
+                samples[key][name].append(result)
+                print(f"  round {r + 1}/{args.rounds} {key:>16} {name:8} {result['rps']:10.0f} req/s "
+                      f"p99 {result['lat_us']['p99']:8.1f} us", file=sys.stderr, flush=True)
+    summary = {key: {n: summarize(v) for n, v in per.items() if v} for key, per in samples.items()}
+    result = {
+        "python": sys.version,
+        "gil_enabled": getattr(sys, "_is_gil_enabled", lambda: True)(),
+        "missing": missing | {f"{n} {m}": why for (n, m), why in unsupported.items()},
+        "samples": samples,
+        "summary": summary,
+    }
+    text = json.dumps(result, indent=1)
+    if args.json:
+        pathlib.Path(args.json).write_text(text)
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Echo servers for the echo benchmark, one per mode, on any loop:
+
+    python bench/echo_server.py LOOP MODE
+
+MODE: raw (sock_accept/sock_recv/sock_sendall), stream (asyncio streams),
+proto (asyncio.Protocol) or buffered (asyncio.BufferedProtocol). Listens on
+an ephemeral port of 127.0.0.1, prints "ready PORT" and serves until killed.
+A loop that lacks what a mode needs prints "unsupported: WHY" and exits 3.
+"""
+
+import asyncio
+import socket
+import sys
+import pathlib
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+import loops as loop_registry  # noqa: E402
+
+READ_SIZE = 256 * 1024
+
+
+async def raw_server(loop):
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    listener.setblocking(False)
+
+    async def serve(conn):
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with conn:
+            try:
+                while data := await loop.sock_recv(conn, READ_SIZE):
+                    await loop.sock_sendall(conn, data)
+            except ConnectionError:
+                pass  # the client resets its connections when it stops
+
+    async def accept_forever():
+        while True:
+            conn, _ = await loop.sock_accept(listener)
+            loop.create_task(serve(conn))
+
+    loop.create_task(accept_forever())
+    return listener.getsockname()[1]
+
+
+async def stream_server(loop):
+    async def serve(reader, writer):
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            while data := await reader.read(READ_SIZE):
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass  # the client resets its connections when it stops
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return server.sockets[0].getsockname()[1]
+
+
+class EchoProtocol(asyncio.Protocol):
+    def connection_made(self, transport):
+        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.transport = transport
+
+    def data_received(self, data):
+        self.transport.write(data)
+
+
+class EchoBufferedProtocol(asyncio.BufferedProtocol):
+    def connection_made(self, transport):
+        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.transport = transport
+        self.buffer = bytearray(READ_SIZE)
+        self.view = memoryview(self.buffer)
+
+    def get_buffer(self, sizehint):
+        return self.view
+
+    def buffer_updated(self, nbytes):
+        self.transport.write(self.view[:nbytes])
+
+
+async def protocol_server(loop, factory):
+    server = await loop.create_server(factory, "127.0.0.1", 0)
+    return server.sockets[0].getsockname()[1]
+
+
+MODES = {
+    "raw": raw_server,
+    "stream": stream_server,
+    "proto": lambda loop: protocol_server(loop, EchoProtocol),
+    "buffered": lambda loop: protocol_server(loop, EchoBufferedProtocol),
+}
+
+
+def main():
+    name, mode = sys.argv[1], sys.argv[2]
+    factories, missing = loop_registry.available([name])
+    if missing:
+        print(f"unsupported: {missing[name]}", flush=True)
+        sys.exit(3)
+    loop = factories[name]()
+
+    async def start():
+        return await MODES[mode](loop)
+
+    try:
+        port = loop.run_until_complete(start())
+    except NotImplementedError:
+        print(f"unsupported: {name} has no {mode} server yet", flush=True)
+        sys.exit(3)
+    print(f"ready {port}", flush=True)
+    loop.run_forever()
+
+
+if __name__ == "__main__":
+    main()
