@@ -1,32 +1,61 @@
 """pyloop.Loop: asyncio's event loop on a native core.
 
-The native base (_native.LoopCore) owns the ready queue, the timer heap and
-the parking of the loop thread, and implements call_soon, call_later, call_at,
-call_soon_threadsafe, time and the loop iteration. Everything that is not on
-the per-callback path (tasks, futures, executors, async generators, exception
-handling, debug mode) is asyncio.BaseEventLoop's own code, running on the
-native state through LoopCore's attributes (_closed, _stopping, _debug,
-_thread_id, ...), so it behaves exactly as asyncio does. add_reader,
-add_writer and the sock_* methods come from SocketMethods (_sockets.py).
+The native base (_native.LoopCore) owns the ready queue, the timer heap, the
+loop's epoll (fd watching and cross-thread wake-ups) and the loop iteration,
+and implements call_soon, call_later, call_at, call_soon_threadsafe, time,
+create_task and the fd watchers (_add_reader, _remove_reader, ...).
+
+Everything above that is asyncio's own code running on the native state
+(through LoopCore's attributes _closed, _stopping, _debug, _thread_id, ...):
+tasks, executors, exception handling and debug mode from BaseEventLoop, and,
+from asyncio's Unix selector loop, the socket, Unix socket, datagram, pipe,
+subprocess, TLS and signal machinery, whose transports watch their fds
+through the native watchers. So every method behaves, and fails, exactly as
+asyncio's does. The sock_* methods and add_reader/add_writer are pyloop's
+own (_sockets.py).
 """
 
-from asyncio import base_events
-from asyncio.log import logger
+import asyncio
+import selectors
+import socket
+import weakref
+from selectors import _fileobj_to_fd
 
 from . import _handles  # noqa: F401  (registers the native code's helpers)
 from . import _native
 from ._sockets import SocketMethods
 
 
-class Loop(_native.LoopCore, SocketMethods, base_events.BaseEventLoop):
+class _WatcherView:
+    """What asyncio's selector-loop code reads from its selector (get_key, to
+    learn whether a fd is watched), answered from the native watchers; the
+    watching itself never goes through here."""
+
+    def __init__(self, loop):
+        self._loop = weakref.ref(loop)
+
+    def get_key(self, fileobj):
+        fd = _fileobj_to_fd(fileobj)
+        loop = self._loop()
+        watchers = loop._watchers_of(fd) if loop is not None and not loop.is_closed() else None
+        if watchers is None:
+            raise KeyError(f"{fileobj!r} is not registered")
+        reader, writer = watchers
+        events = (selectors.EVENT_READ if reader else 0) | (selectors.EVENT_WRITE if writer else 0)
+        return selectors.SelectorKey(fileobj, fd, events, watchers)
+
+    def close(self):
+        pass
+
+
+class Loop(_native.LoopCore, SocketMethods, asyncio.SelectorEventLoop):
     """An asyncio event loop whose core runs natively."""
 
     def __init__(self):
-        base_events.BaseEventLoop.__init__(self)
-        # BaseEventLoop makes Python queues the native core replaces; dropping
-        # them makes any code path that still reaches for them fail loudly.
-        del self._ready
-        del self._scheduled
+        self._self_pipe_watched = False
+        asyncio.SelectorEventLoop.__init__(self, _WatcherView(self))
+        # BaseEventLoop.__init__ also made a ready deque and a timer list;
+        # the native core holds those queues, and these stay empty.
 
     def run_forever(self):
         self._run_forever_setup()
@@ -36,48 +65,29 @@ class Loop(_native.LoopCore, SocketMethods, base_events.BaseEventLoop):
             self._run_forever_cleanup()
 
     def close(self):
-        if self.is_running():
-            raise RuntimeError("Cannot close a running event loop")
-        if self._closed:
-            return
-        if self._debug:
-            logger.debug("Close %r", self)
-        self._closed = True
-        self._clear_callbacks()
-        self._executor_shutdown_called = True
-        executor = self._default_executor
-        if executor is not None:
-            self._default_executor = None
-            executor.shutdown(wait=False)
+        super().close()  # asyncio's own: self-pipe, signal handlers, executor
+        if self.is_closed():
+            self._clear_callbacks()
 
+    def _make_self_pipe(self):
+        # asyncio's self-pipe carries only signal numbers here (wake-ups go
+        # through the native parker), so it is watched only once a signal
+        # handler exists: a loop with nothing to watch makes no poll syscall.
+        self._ssock, self._csock = socket.socketpair()
+        self._ssock.setblocking(False)
+        self._csock.setblocking(False)
+        self._internal_fds += 1
 
-def _not_built(name):
-    async def method(self, *args, **kwargs):
-        raise NotImplementedError(f"pyloop: {name}() is not implemented yet")
+    def add_signal_handler(self, sig, callback, *args):
+        if not self._self_pipe_watched and self._ssock is not None:
+            self._add_reader(self._ssock.fileno(), self._read_from_self)
+            self._self_pipe_watched = True
+        super().add_signal_handler(sig, callback, *args)
 
-    method.__name__ = name
-    method.__doc__ = "Not implemented yet: raises NotImplementedError before touching any socket."
-    return method
-
-
-# asyncio.BaseEventLoop's versions of these would open sockets and then fail
-# deep inside (leaking them); until pyloop's transports exist they fail first.
-for _name in (
-    "create_connection",
-    "create_server",
-    "create_unix_connection",
-    "create_unix_server",
-    "connect_accepted_socket",
-    "create_datagram_endpoint",
-    "connect_read_pipe",
-    "connect_write_pipe",
-    "subprocess_exec",
-    "subprocess_shell",
-    "start_tls",
-    "sendfile",
-):
-    setattr(Loop, _name, _not_built(_name))
-del _name
+    def _add_callback(self, handle):
+        # asyncio's signal path hands over an asyncio.Handle to run soon.
+        if not handle._cancelled:
+            self.call_soon(handle._callback, *handle._args, context=handle._context)
 
 
 def new_event_loop():

@@ -7,10 +7,10 @@ import warnings
 
 from ._loop import new_event_loop
 
-try:  # CPython 3.14 renamed the default policy and deprecated the public name
-    _BasePolicy = asyncio.events._BaseDefaultEventLoopPolicy
-except AttributeError:  # pragma: no cover
-    _BasePolicy = asyncio.events.BaseDefaultEventLoopPolicy
+# The platform's default policy (on Unix it also keeps the child watchers
+# that asyncio 3.13 still exposes); CPython 3.14 renamed it and deprecated
+# the public name.
+_BasePolicy = getattr(asyncio, "_DefaultEventLoopPolicy", None) or asyncio.DefaultEventLoopPolicy
 
 
 class EventLoopPolicy(_BasePolicy):

@@ -1,5 +1,5 @@
 """asyncio's fd-watching and low-level socket API, on the loop's native fd
-watchers (pyloop/native/fd_watch.cpp).
+watchers (pyloop/native/fd_watch.cpp: _watch_reader, _unwatch_reader, ...).
 
 Every sock_* call tries the operation first and waits for readiness only when
 it would block, so the common case costs no epoll registration at all; a wait
@@ -17,28 +17,48 @@ def _set_ready(fut):
 
 
 class SocketMethods:
-    """Mixed into pyloop.Loop, ahead of asyncio.BaseEventLoop."""
+    """Mixed into pyloop.Loop between the native core and asyncio's loop."""
 
     # --- fd watching ------------------------------------------------------------
 
+    # The native _add_reader family takes an int fd; asyncio's takes any file
+    # object, and its transports call them with either.
+
+    def _add_reader(self, fd, callback, *args):
+        return self._watch_reader(_fileobj_to_fd(fd), callback, *args)
+
+    def _remove_reader(self, fd):
+        return self._unwatch_reader(_fileobj_to_fd(fd))
+
+    def _add_writer(self, fd, callback, *args):
+        return self._watch_writer(_fileobj_to_fd(fd), callback, *args)
+
+    def _remove_writer(self, fd):
+        return self._unwatch_writer(_fileobj_to_fd(fd))
+
     def add_reader(self, fd, callback, *args):
-        self._add_reader(_fileobj_to_fd(fd), callback, *args)
+        self._ensure_fd_no_transport(fd)
+        self._add_reader(fd, callback, *args)
 
     def remove_reader(self, fd):
-        return self._remove_reader(_fileobj_to_fd(fd))
+        self._ensure_fd_no_transport(fd)
+        return self._remove_reader(fd)
 
     def add_writer(self, fd, callback, *args):
-        self._add_writer(_fileobj_to_fd(fd), callback, *args)
+        self._ensure_fd_no_transport(fd)
+        self._add_writer(fd, callback, *args)
 
     def remove_writer(self, fd):
-        return self._remove_writer(_fileobj_to_fd(fd))
+        self._ensure_fd_no_transport(fd)
+        return self._remove_writer(fd)
 
     async def _wait_ready(self, fd, writable):
+        self._ensure_fd_no_transport(fd)
         fut = self.create_future()
         if writable:
-            handle, remove = self._add_writer(fd, _set_ready, fut), self._remove_writer
+            handle, remove = self._watch_writer(fd, _set_ready, fut), self._unwatch_writer
         else:
-            handle, remove = self._add_reader(fd, _set_ready, fut), self._remove_reader
+            handle, remove = self._watch_reader(fd, _set_ready, fut), self._unwatch_reader
         try:
             await fut
         finally:

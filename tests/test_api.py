@@ -159,17 +159,3 @@ def test_ctrl_c_while_parked_cancels_main_task():
     assert "cancelled" in out
     assert "KeyboardInterrupt" in err
     assert proc.returncode != 0
-
-
-@pytest.mark.parametrize("method", ["create_server", "create_connection", "create_datagram_endpoint"])
-def test_unbuilt_network_methods_fail_cleanly(method):
-    import os
-
-    loop = pyloop.new_event_loop()
-    before = len(os.listdir("/proc/self/fd"))
-    try:
-        with pytest.raises(NotImplementedError):
-            loop.run_until_complete(getattr(loop, method)(asyncio.Protocol, "127.0.0.1", 0))
-    finally:
-        loop.close()
-    assert len(os.listdir("/proc/self/fd")) == before

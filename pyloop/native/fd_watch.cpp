@@ -105,16 +105,26 @@ void dispatch(LoopState& s, int fd, Slot slot) {
 }  // namespace
 
 PyObject* loop_add_reader(LoopCoreObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  return add_watcher(self, args, nargs, &FdWatchers::reader, "_add_reader");
+  return add_watcher(self, args, nargs, &FdWatchers::reader, "_watch_reader");
 }
 PyObject* loop_add_writer(LoopCoreObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  return add_watcher(self, args, nargs, &FdWatchers::writer, "_add_writer");
+  return add_watcher(self, args, nargs, &FdWatchers::writer, "_watch_writer");
 }
 PyObject* loop_remove_reader(LoopCoreObject* self, PyObject* fd) {
   return remove_watcher(self, fd, &FdWatchers::reader);
 }
 PyObject* loop_remove_writer(LoopCoreObject* self, PyObject* fd) {
   return remove_watcher(self, fd, &FdWatchers::writer);
+}
+
+PyObject* loop_watchers_of(LoopCoreObject* self, PyObject* arg) {
+  int fd;
+  if (fd_argument(arg, &fd) < 0) return nullptr;
+  auto it = self->state->watchers.find(fd);
+  if (it == self->state->watchers.end()) Py_RETURN_NONE;
+  auto* reader = reinterpret_cast<PyObject*>(it->second.reader);
+  auto* writer = reinterpret_cast<PyObject*>(it->second.writer);
+  return PyTuple_Pack(2, reader ? reader : Py_None, writer ? writer : Py_None);
 }
 
 void dispatch_ready_fds(LoopCoreObject* self, int count) {

@@ -41,13 +41,15 @@ void loop_timer_cancelled(PyObject* loop) noexcept;
 PyObject* loop_create_task(LoopCoreObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames);
 int init_create_task();
 
-// add_reader/add_writer's native halves, in fd_watch.cpp: _add_reader(fd,
-// callback, *args) -> Handle, _remove_reader(fd) -> bool, and the same for
-// writers. fd is an int; pyloop.Loop converts file objects first.
+// add_reader/add_writer's native halves, in fd_watch.cpp: _watch_reader(fd,
+// callback, *args) -> Handle, _unwatch_reader(fd) -> bool, and the same for
+// writers. fd is an int; pyloop's _add_reader & co. convert file objects.
 PyObject* loop_add_reader(LoopCoreObject* self, PyObject* const* args, Py_ssize_t nargs);
 PyObject* loop_add_writer(LoopCoreObject* self, PyObject* const* args, Py_ssize_t nargs);
 PyObject* loop_remove_reader(LoopCoreObject* self, PyObject* fd);
 PyObject* loop_remove_writer(LoopCoreObject* self, PyObject* fd);
+// _watchers_of(fd) -> None, or (reader handle or None, writer handle or None).
+PyObject* loop_watchers_of(LoopCoreObject* self, PyObject* fd);
 // Queues the callbacks of the fds park() reported ready.
 void dispatch_ready_fds(LoopCoreObject* self, int count);
 // Drops every watcher: close().

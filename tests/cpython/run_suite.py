@@ -58,19 +58,23 @@ def install_pyloop():
 
 
 # Modules whose loop tests are a mixin run against asyncio's own loops by
-# per-loop subclasses: the mixin, and the module's classes that test no loop.
+# per-loop subclasses: the mixin, the name of its loop factory method, and
+# the module's classes that test no loop.
 LOOP_MIXINS = {
-    "test_events": ("EventLoopTestsMixin", ["HandleTests", "TimerTests", "AbstractEventLoopTests", "PolicyTests"]),
-    "test_sock_lowlevel": ("BaseSockTestsMixin", []),
+    "test_events": ("EventLoopTestsMixin", "create_event_loop",
+                    ["HandleTests", "TimerTests", "AbstractEventLoopTests", "PolicyTests"]),
+    "test_sock_lowlevel": ("BaseSockTestsMixin", "create_event_loop", []),
+    "test_sendfile": ("SendfileTestsBase", "create_event_loop", []),
+    "test_buffered_proto": ("BaseTestBufferedProtocol", "new_loop", []),
 }
 
 
-def mixin_suite(module, mixin_name, other_classes):
+def mixin_suite(module, mixin_name, factory_name, other_classes):
     from test.test_asyncio import utils as test_utils
 
     mixin = getattr(module, mixin_name)
     name = "Pyloop" + mixin_name.removesuffix("Mixin")
-    cls = type(name, (mixin, test_utils.TestCase), {"create_event_loop": lambda self: CountingLoop()})
+    cls = type(name, (mixin, test_utils.TestCase), {factory_name: lambda self: CountingLoop()})
     cls.__module__ = module.__name__
     loader = unittest.defaultTestLoader
     suite = unittest.TestSuite()
