@@ -208,3 +208,33 @@ def test_extra_info(loop):
     assert peer == addr
     assert sockname[0] == "127.0.0.1"
     assert family == socket.AF_INET
+
+
+def test_pyloop_reads_at_most_64k_per_data_received():
+    import pyloop
+
+    loop = pyloop.new_event_loop()
+    sizes = []
+    done = loop.create_future()
+
+    class Sink(asyncio.Protocol):
+        def data_received(self, data):
+            sizes.append(len(data))
+            if sum(sizes) >= 1_000_000:
+                done.set_result(None)
+
+    async def main():
+        server = await loop.create_server(Sink, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"x" * 1_000_000)
+        await done
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+    loop.close()
+    assert sum(sizes) == 1_000_000
+    assert max(sizes) <= 64 * 1024
