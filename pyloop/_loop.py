@@ -12,7 +12,8 @@ from asyncio's Unix selector loop, the socket, Unix socket, datagram, pipe,
 subprocess, TLS and signal machinery, whose transports watch their fds
 through the native watchers. So every method behaves, and fails, exactly as
 asyncio's does. The sock_* methods and add_reader/add_writer are pyloop's
-own (_sockets.py).
+own (_sockets.py), and so is getaddrinfo, which runs on the native executor
+(_dns.py).
 """
 
 import asyncio
@@ -24,6 +25,7 @@ from selectors import _fileobj_to_fd
 
 from . import _handles  # noqa: F401  (registers the native code's helpers)
 from . import _native
+from ._dns import ResolverMethods
 from ._sockets import SocketMethods
 
 
@@ -64,7 +66,7 @@ class _SocketTransport(selector_events._SelectorSocketTransport):
     max_size = 64 * 1024
 
 
-class Loop(_native.LoopCore, SocketMethods, asyncio.SelectorEventLoop):
+class Loop(_native.LoopCore, SocketMethods, ResolverMethods, asyncio.SelectorEventLoop):
     """An asyncio event loop whose core runs natively."""
 
     def __init__(self):

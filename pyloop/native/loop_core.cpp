@@ -226,6 +226,7 @@ void clear_callbacks(LoopState& s) {
 PyObject* loop_clear_callbacks(LoopCoreObject* self, PyObject*) {
   clear_callbacks(*self->state);
   clear_watchers(self);
+  clear_pending(self);
   Py_RETURN_NONE;
 }
 
@@ -325,6 +326,9 @@ int loop_traverse(LoopCoreObject* self, visitproc visit, void* arg) {
   self->state->timers.for_each([&](const auto& e) {
     if (!err) err = visit(reinterpret_cast<PyObject*>(e.payload), arg);
   });
+  for (const auto& [id, future] : self->state->pending) {
+    if (!err) err = visit(future, arg);
+  }
   for (const auto& [fd, w] : self->state->watchers) {
     if (!err && w.reader) err = visit(reinterpret_cast<PyObject*>(w.reader), arg);
     if (!err && w.writer) err = visit(reinterpret_cast<PyObject*>(w.writer), arg);
@@ -336,6 +340,7 @@ int loop_clear(LoopCoreObject* self) {
   if (self->state) {
     clear_callbacks(*self->state);
     clear_watchers(self);
+    clear_pending(self);
   }
   Py_CLEAR(self->thread_id);
   Py_CLEAR(self->current_handle);
@@ -371,6 +376,7 @@ PyMethodDef loop_methods[] = {
     {"_unwatch_reader", reinterpret_cast<PyCFunction>(loop_remove_reader), METH_O, nullptr},
     {"_unwatch_writer", reinterpret_cast<PyCFunction>(loop_remove_writer), METH_O, nullptr},
     {"_watchers_of", reinterpret_cast<PyCFunction>(loop_watchers_of), METH_O, nullptr},
+    {"_resolve", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(loop_resolve)), METH_FASTCALL, nullptr},
     {"_clear_callbacks", reinterpret_cast<PyCFunction>(loop_clear_callbacks), METH_NOARGS, nullptr},
     {"_scheduled_handles", reinterpret_cast<PyCFunction>(loop_scheduled_list), METH_NOARGS, nullptr},
     {"_ready_count", reinterpret_cast<PyCFunction>(loop_ready_count), METH_NOARGS, nullptr},

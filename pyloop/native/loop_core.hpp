@@ -55,6 +55,15 @@ void dispatch_ready_fds(LoopCoreObject* self, int count);
 // Drops every watcher: close().
 void clear_watchers(LoopCoreObject* self);
 
+// getaddrinfo off the loop thread, in resolve.cpp:
+// _resolve(host: bytes|None, port: bytes|None, family, type, proto, flags)
+// -> Future of [(family, type, proto, canonname, sockaddr), ...].
+PyObject* loop_resolve(LoopCoreObject* self, PyObject* const* args, Py_ssize_t nargs);
+// Settles the futures of the native results in the inbox. -1: error set.
+int deliver_completions(LoopCoreObject* self);
+// Drops the futures still waiting: close().
+void clear_pending(LoopCoreObject* self);
+
 // One iteration, asyncio's BaseEventLoop._run_once. Returns -1 with an
 // exception set when a callback raised SystemExit or KeyboardInterrupt, or a
 // signal handler raised while the loop was parked.

@@ -1,6 +1,7 @@
 // The C++ part of a LoopCore: the queues that hold scheduled handles.
 //
-// Threading: the loop thread's, except `remote` (any thread pushes) and
+// Threading: the loop thread's, except `remote` (any thread pushes), `inbox`
+// (native work posts to it from other threads) and
 // `timer_cancelled_count` (TimerHandle.cancel may run on any thread).
 // Every queue, and `watchers`, holds a strong reference to each handle in it.
 #pragma once
@@ -13,6 +14,7 @@
 
 #include "handle.hpp"
 #include "pyloop/rt/log.hpp"
+#include "pyloop/rt/inbox.hpp"
 #include "pyloop/rt/parker.hpp"
 #include "pyloop/rt/remote_queue.hpp"
 #include "pyloop/rt/ring_queue.hpp"
@@ -38,11 +40,19 @@ struct LoopState {
   std::shared_ptr<spdlog::logger> log;
   rt::RingQueue<HandleObject*> ready;
   rt::TimerHeap<TimerHandleObject*> timers;
-  rt::Parker parker;
-  rt::RemoteQueue<HandleObject*> remote{parker};
+  // Shared with native work in flight (see inbox.hpp); its parker is the loop's.
+  std::shared_ptr<rt::Inbox> inbox = std::make_shared<rt::Inbox>();
+  rt::Parker& parker = inbox->parker;
+  rt::RemoteQueue<HandleObject*> remote{inbox->parker};
+  // Futures waiting for an inbox completion, by completion id.
+  std::unordered_map<std::uint64_t, PyObject*> pending;
+  std::uint64_t next_completion_id = 1;
   std::atomic<std::size_t> timer_cancelled_count{0};
   std::unordered_map<int, FdWatchers> watchers;
   rt::ReadyEvent ready_fds[256];
+
+  // Work from other threads: call_soon_threadsafe handles or native results.
+  [[nodiscard]] bool has_remote_work() const noexcept { return !remote.empty() || !inbox->empty(); }
 
   // Moves call_soon_threadsafe handles into the ready queue, in arrival order
   // per sending thread.

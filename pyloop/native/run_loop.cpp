@@ -53,7 +53,7 @@ int wait_for_work(LoopCoreObject* self, double timeout) {
     n = s.parker.park(0.0, [] { return false; }, s.ready_fds);
   } else {
     Py_BEGIN_ALLOW_THREADS
-    n = s.parker.park(timeout, [&s] { return !s.remote.empty(); }, s.ready_fds);
+    n = s.parker.park(timeout, [&s] { return s.has_remote_work(); }, s.ready_fds);
     Py_END_ALLOW_THREADS
   }
   // A signal interrupted the wait: run Python-level handlers now, as
@@ -107,6 +107,7 @@ int run_once(LoopCoreObject* self) {
     if (wait_for_work(self, timeout) < 0) return -1;
     s.drain_remote();
   }
+  if (!s.inbox->empty() && deliver_completions(self) < 0) return -1;
 
   // Timers due within the clock's resolution count as due, as in asyncio.
   double end_time = rt::monotonic_seconds() + self->clock_resolution;
