@@ -1,6 +1,8 @@
 """CPython's own test_asyncio, run against pyloop (see tests/cpython/run_suite.py;
-exclusions, each with its reason, are in tests/cpython/exclusions.txt)."""
+exclusions, each with its reason, are in tests/cpython/exclusions.txt), once
+as it is and once in asyncio's debug mode (PYTHONASYNCIODEBUG=1)."""
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -41,10 +43,15 @@ SUMMARIES = []
 
 
 @pytest.mark.timeout(900)
+@pytest.mark.parametrize("debug", [False, True], ids=["", "debug"])
 @pytest.mark.parametrize("module", MODULES)
-def test_cpython_asyncio_module(module):
-    out = subprocess.run([sys.executable, str(RUNNER), module], capture_output=True, text=True,
-                         timeout=800)
-    summary = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else "(no summary)"
-    SUMMARIES.append(summary)
+def test_cpython_asyncio_module(module, debug):
+    env = dict(os.environ)
+    env.pop("PYTHONASYNCIODEBUG", None)
+    if debug:
+        env["PYTHONASYNCIODEBUG"] = "1"
+    out = subprocess.run([sys.executable, "-P", str(RUNNER), module], capture_output=True, text=True,
+                         timeout=800, env=env)
+    summary = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else f"{module}: (no summary)"
+    SUMMARIES.append(("debug mode " if debug else "") + summary)
     assert out.returncode == 0, f"{summary}\n{out.stderr[-6000:]}"
