@@ -1,7 +1,8 @@
-"""loop.getaddrinfo on the native executor: the lookup runs without the
-interpreter (pyloop/native/resolve.cpp) and returns exactly what
-socket.getaddrinfo returns; arguments are checked and encoded the way
-socket.getaddrinfo does it, so bad input raises the same errors."""
+"""loop.getaddrinfo and loop.getnameinfo on the native executor: the lookups
+run without the interpreter (pyloop/native/resolve.cpp) and return exactly
+what socket.getaddrinfo and socket.getnameinfo return; arguments are checked
+and encoded the way the socket module does it, so bad input raises the same
+errors."""
 
 import socket
 from asyncio import base_events
@@ -46,3 +47,29 @@ class ResolverMethods:
             (_as_enum(af, socket.AddressFamily), _as_enum(kind, socket.SocketKind), pr, canon, addr)
             for af, kind, pr, canon, addr in found
         ]
+
+    async def getnameinfo(self, sockaddr, flags=0):
+        if not isinstance(sockaddr, tuple):
+            raise TypeError("getnameinfo() argument 1 must be a tuple")
+        if type(flags) is not int and not isinstance(flags, int):
+            raise TypeError(f"'{type(flags).__name__}' object cannot be interpreted as an integer")
+        host, port, flowinfo, scope_id = _parse_sockaddr(sockaddr)
+        return await self._name_info(host, port, flowinfo, scope_id, len(sockaddr) == 2, int(flags))
+
+
+def _parse_sockaddr(sockaddr):
+    """socket.getnameinfo's "si|II" parse of a sockaddr tuple, with its errors."""
+    if not 2 <= len(sockaddr) <= 4 or not isinstance(sockaddr[0], str):
+        raise TypeError("getnameinfo(): illegal sockaddr argument")
+    host, *numbers = sockaddr
+    for value in numbers:
+        if not isinstance(value, int):
+            raise TypeError(f"'{type(value).__name__}' object cannot be interpreted as an integer")
+    port = numbers[0]
+    if not -(2**31) <= port < 2**31:
+        raise OverflowError("signed integer is greater than maximum")
+    # "I" takes any integer, keeping its low 32 bits.
+    flowinfo, scope_id = ([v & 0xFFFFFFFF for v in numbers[1:]] + [0, 0])[:2]
+    if flowinfo > 0xFFFFF:
+        raise OverflowError("getnameinfo(): flowinfo must be 0-1048575.")
+    return host, int(port), flowinfo, scope_id

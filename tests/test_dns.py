@@ -84,3 +84,42 @@ def test_loop_closed_with_lookups_in_flight():
     del loop
     gc.collect()
     assert not any(f.done() for f in futures)
+
+
+NAMEINFO_CASES = [
+    (("127.0.0.1", 80), 0),
+    (("127.0.0.1", 80), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV),
+    (("::1", 443, 0, 0), 0),
+    (("::1", 443), socket.NI_NUMERICSERV),
+    (("127.0.0.1", True), 0),
+]
+
+BAD_SOCKADDRS = [
+    ("127.0.0.1", 80, 0, 0),  # IPv4 given as a 4-tuple
+    ("x", "y"),
+    [1],
+    (1, 80),
+    (b"127.0.0.1", 80),
+    ("127.0.0.1",),
+    ("127.0.0.1", 80, 1, 2, 3),
+    ("127.0.0.1", 80, "a"),
+    ("127.0.0.1", 2**40),
+    ("::1", 1, 2**21, 0),
+    ("no-such-host.invalid", 80),
+]
+
+
+@pytest.mark.parametrize("sockaddr,flags", NAMEINFO_CASES)
+def test_getnameinfo_matches_socket_module(loop, sockaddr, flags):
+    expected = socket.getnameinfo(sockaddr, flags)
+    assert loop.run_until_complete(loop.getnameinfo(sockaddr, flags)) == expected
+
+
+@pytest.mark.parametrize("sockaddr", BAD_SOCKADDRS, ids=repr)
+def test_getnameinfo_errors_match_socket_module(loop, sockaddr):
+    with pytest.raises(Exception) as expected:
+        socket.getnameinfo(sockaddr, 0)
+    with pytest.raises(Exception) as got:
+        loop.run_until_complete(loop.getnameinfo(sockaddr, 0))
+    assert type(got.value) is type(expected.value)
+    assert str(got.value) == str(expected.value)

@@ -377,6 +377,8 @@ PyMethodDef loop_methods[] = {
     {"_unwatch_writer", reinterpret_cast<PyCFunction>(loop_remove_writer), METH_O, nullptr},
     {"_watchers_of", reinterpret_cast<PyCFunction>(loop_watchers_of), METH_O, nullptr},
     {"_resolve", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(loop_resolve)), METH_FASTCALL, nullptr},
+    {"_name_info", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(loop_name_info)), METH_FASTCALL,
+     nullptr},
     {"_clear_callbacks", reinterpret_cast<PyCFunction>(loop_clear_callbacks), METH_NOARGS, nullptr},
     {"_scheduled_handles", reinterpret_cast<PyCFunction>(loop_scheduled_list), METH_NOARGS, nullptr},
     {"_ready_count", reinterpret_cast<PyCFunction>(loop_ready_count), METH_NOARGS, nullptr},

@@ -55,10 +55,12 @@ void dispatch_ready_fds(LoopCoreObject* self, int count);
 // Drops every watcher: close().
 void clear_watchers(LoopCoreObject* self);
 
-// getaddrinfo off the loop thread, in resolve.cpp:
+// getaddrinfo and getnameinfo off the loop thread, in resolve.cpp:
 // _resolve(host: bytes|None, port: bytes|None, family, type, proto, flags)
 // -> Future of [(family, type, proto, canonname, sockaddr), ...].
 PyObject* loop_resolve(LoopCoreObject* self, PyObject* const* args, Py_ssize_t nargs);
+// _name_info(host, port, flowinfo, scope_id, ipv4_form, flags) -> Future of (host, service).
+PyObject* loop_name_info(LoopCoreObject* self, PyObject* const* args, Py_ssize_t nargs);
 // Settles the futures of the native results in the inbox. -1: error set.
 int deliver_completions(LoopCoreObject* self);
 // Drops the futures still waiting: close().

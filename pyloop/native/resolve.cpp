@@ -1,6 +1,7 @@
-// getaddrinfo for pyloop.Loop: the lookup runs on the native Executor without
-// the interpreter; its result comes back through the loop's inbox and is
-// turned into socket.getaddrinfo's tuples here, on the loop thread.
+// getaddrinfo and getnameinfo for pyloop.Loop: the lookups run on the native
+// Executor without the interpreter; their results come back through the
+// loop's inbox and are turned into the socket module's values (and errors)
+// here, on the loop thread.
 #include <arpa/inet.h>
 #include <netdb.h>
 
@@ -74,31 +75,75 @@ PyObject* result_list(const rt::ResolveResult& r) {
   return list;
 }
 
-// The exception socket.getaddrinfo would raise for this failure.
-PyObject* resolve_error(const rt::ResolveResult& r) {
-  if (r.gai_error == EAI_SYSTEM) {
-    errno = r.sys_errno;
+// The exception the socket module raises for a getaddrinfo/getnameinfo failure.
+PyObject* gai_exception(int gai_error, int sys_errno) {
+  if (gai_error == EAI_SYSTEM) {
+    errno = sys_errno;
     PyErr_SetFromErrno(PyExc_OSError);
-  } else {
-    PyObject* socket = PyImport_ImportModule("socket");
-    PyObject* gaierror = socket ? PyObject_GetAttrString(socket, "gaierror") : nullptr;
-    Py_XDECREF(socket);
-    if (!gaierror) return nullptr;
-    PyObject* exc = PyObject_CallFunction(gaierror, "is", r.gai_error, gai_strerror(r.gai_error));
-    Py_DECREF(gaierror);
-    return exc;
+    return PyErr_GetRaisedException();
   }
-  return PyErr_GetRaisedException();
+  PyObject* socket = PyImport_ImportModule("socket");
+  PyObject* gaierror = socket ? PyObject_GetAttrString(socket, "gaierror") : nullptr;
+  Py_XDECREF(socket);
+  if (!gaierror) return nullptr;
+  PyObject* exc = PyObject_CallFunction(gaierror, "is", gai_error, gai_strerror(gai_error));
+  Py_DECREF(gaierror);
+  return exc;
+}
+
+// (value, "set_result") or (exception, "set_exception") for a completion.
+PyObject* outcome(rt::Completion& c, const char** method) {
+  *method = "set_exception";
+  if (auto* r = dynamic_cast<rt::ResolveResult*>(&c)) {
+    if (r->gai_error) return gai_exception(r->gai_error, r->sys_errno);
+    *method = "set_result";
+    return result_list(*r);
+  }
+  if (auto* n = dynamic_cast<rt::NameInfoResult*>(&c)) {
+    if (n->gai_error) return gai_exception(n->gai_error, n->sys_errno);
+    if (n->os_error) return PyObject_CallFunction(PyExc_OSError, "s", n->os_error);
+    *method = "set_result";
+    return Py_BuildValue("(ss)", n->host.c_str(), n->service.c_str());
+  }
+  PyErr_SetString(PyExc_SystemError, "unknown completion");
+  return nullptr;
+}
+
+// Registers a new future for a completion id; returns it, or nullptr.
+PyObject* new_pending(LoopCoreObject* self, std::uint64_t* id) {
+  if (check_closed(self) < 0) return nullptr;
+  PyObject* future = PyObject_CallMethod(reinterpret_cast<PyObject*>(self), "create_future", nullptr);
+  if (!future) return nullptr;
+  LoopState& s = *self->state;
+  *id = s.next_completion_id++;
+  s.pending.emplace(*id, Py_NewRef(future));
+  return future;
+}
+
+// Undoes new_pending when the work could not be submitted.
+PyObject* submit_failed(LoopCoreObject* self, std::uint64_t id, PyObject* future, const char* what) {
+  LoopState& s = *self->state;
+  if (auto it = s.pending.find(id); it != s.pending.end()) {
+    Py_DECREF(it->second);
+    s.pending.erase(it);
+  }
+  Py_DECREF(future);
+  PyErr_SetString(PyExc_RuntimeError, what);
+  return nullptr;
 }
 
 // future.set_result(value) unless the future is done (cancelled, typically).
 int settle(PyObject* future, const char* method, PyObject* value) {
-  PyObject* done = PyObject_CallMethod(future, "done", nullptr);
+  PyObject* done = PyObject_CallMethod(future, "done", nullptr);  // cold path: one per lookup
   if (!done) return -1;
   int is_done = PyObject_IsTrue(done);
   Py_DECREF(done);
   if (is_done) return is_done < 0 ? -1 : 0;
-  PyObject* r = PyObject_CallMethod(future, method, "O", value);
+  // Not PyObject_CallMethod(..., "O", value): a tuple value would be splatted.
+  PyObject* name = PyUnicode_FromString(method);
+  if (!name) return -1;
+  PyObject* r = PyObject_CallMethodOneArg(future, name, value);
+  Py_DECREF(name);
   Py_XDECREF(r);
   return r ? 0 : -1;
 }
@@ -113,24 +158,45 @@ PyObject* loop_resolve(LoopCoreObject* self, PyObject* const* args, Py_ssize_t n
   rt::ResolveRequest request;
   if (optional_bytes(args[0], &request.host) < 0 || optional_bytes(args[1], &request.port) < 0 ||
       int_argument(args[2], &request.family) < 0 || int_argument(args[3], &request.socktype) < 0 ||
-      int_argument(args[4], &request.protocol) < 0 || int_argument(args[5], &request.flags) < 0 ||
-      check_closed(self) < 0)
+      int_argument(args[4], &request.protocol) < 0 || int_argument(args[5], &request.flags) < 0)
     return nullptr;
-  PyObject* future = PyObject_CallMethod(reinterpret_cast<PyObject*>(self), "create_future", nullptr);
+  std::uint64_t id;
+  PyObject* future = new_pending(self, &id);
   if (!future) return nullptr;
-  LoopState& s = *self->state;
-  std::uint64_t id = s.next_completion_id++;
   try {
-    s.pending.emplace(id, Py_NewRef(future));
-    rt::resolve(s.inbox, id, std::move(request));
+    rt::resolve(self->state->inbox, id, std::move(request));
   } catch (const std::exception& e) {
-    if (auto it = s.pending.find(id); it != s.pending.end()) {
-      Py_DECREF(it->second);
-      s.pending.erase(it);
-    }
-    Py_DECREF(future);
-    PyErr_SetString(PyExc_RuntimeError, e.what());
+    return submit_failed(self, id, future, e.what());
+  }
+  return future;
+}
+
+PyObject* loop_name_info(LoopCoreObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  // _name_info(host: str, port: int, flowinfo: int, scope_id: int, ipv4_form: bool, flags: int);
+  // pyloop/_dns.py has checked the sockaddr as socket.getnameinfo does.
+  if (nargs != 6 || !PyUnicode_Check(args[0])) {
+    PyErr_SetString(PyExc_TypeError, "_name_info() takes (str, int, int, int, bool, int)");
     return nullptr;
+  }
+  rt::NameInfoRequest request;
+  Py_ssize_t size;
+  const char* host = PyUnicode_AsUTF8AndSize(args[0], &size);
+  if (!host) return nullptr;
+  request.host.assign(host, static_cast<std::size_t>(size));
+  int flowinfo, scope_id;
+  if (int_argument(args[1], &request.port) < 0 || int_argument(args[2], &flowinfo) < 0 ||
+      int_argument(args[3], &scope_id) < 0 || int_argument(args[5], &request.flags) < 0)
+    return nullptr;
+  request.flowinfo = static_cast<unsigned>(flowinfo);
+  request.scope_id = static_cast<unsigned>(scope_id);
+  request.ipv4_form = PyObject_IsTrue(args[4]) == 1;
+  std::uint64_t id;
+  PyObject* future = new_pending(self, &id);
+  if (!future) return nullptr;
+  try {
+    rt::name_info(self->state->inbox, id, std::move(request));
+  } catch (const std::exception& e) {
+    return submit_failed(self, id, future, e.what());
   }
   return future;
 }
@@ -143,17 +209,15 @@ int deliver_completions(LoopCoreObject* self) {
     if (it == s.pending.end() || rc < 0) return;
     PyObject* future = it->second;
     s.pending.erase(it);
-    if (auto* r = dynamic_cast<rt::ResolveResult*>(c.get())) {
-      PyObject* value = r->gai_error ? resolve_error(*r) : result_list(*r);
-      const char* method = r->gai_error ? "set_exception" : "set_result";
-      if (!value) {
-        // Building the result failed: the future gets that error instead.
-        value = PyErr_GetRaisedException();
-        method = "set_exception";
-      }
-      if (settle(future, method, value) < 0) rc = -1;
-      Py_DECREF(value);
+    const char* method;
+    PyObject* value = outcome(*c, &method);
+    if (!value) {
+      // Building the result failed: the future gets that error instead.
+      value = PyErr_GetRaisedException();
+      method = "set_exception";
     }
+    if (settle(future, method, value) < 0) rc = -1;
+    Py_DECREF(value);
     Py_DECREF(future);
   });
   return rc;

@@ -1,5 +1,6 @@
-// getaddrinfo off the loop thread: the call runs on the Executor and its
-// result comes back to the loop's Inbox as a ResolveResult.
+// getaddrinfo and getnameinfo off the loop thread: the calls run on the
+// Executor and their results come back to the loop's Inbox as a
+// ResolveResult or a NameInfoResult.
 //
 // Threading: resolve() from the loop thread; the result is posted from a pool
 // thread. No Python object is touched off the loop thread.
@@ -43,5 +44,26 @@ struct ResolveRequest {
 
 // Resolves on the shared Executor, then posts a ResolveResult tagged `id`.
 void resolve(std::shared_ptr<Inbox> inbox, std::uint64_t id, ResolveRequest request);
+
+// socket.getnameinfo's steps: the numeric host and port are turned into a
+// sockaddr with getaddrinfo(AI_NUMERICHOST), then looked up.
+struct NameInfoRequest {
+  std::string host;
+  int port = 0;
+  unsigned flowinfo = 0;
+  unsigned scope_id = 0;
+  bool ipv4_form = true;  // the Python sockaddr was a 2-tuple
+  int flags = 0;
+};
+
+struct NameInfoResult : Completion {
+  int gai_error = 0;
+  int sys_errno = 0;
+  const char* os_error = nullptr;  // a fixed message for OSError, as socket.getnameinfo raises
+  std::string host;
+  std::string service;
+};
+
+void name_info(std::shared_ptr<Inbox> inbox, std::uint64_t id, NameInfoRequest request);
 
 }  // namespace pyloop::rt
