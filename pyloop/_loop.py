@@ -51,8 +51,9 @@ class _WatcherView:
         pass
 
 
-class _SocketTransport(selector_events._SelectorSocketTransport):
-    """asyncio's socket transport, reading at most 64 KiB per recv().
+class _SocketTransport(_native.TransportCore, selector_events._SelectorSocketTransport):
+    """asyncio's socket transport, with its per-message paths (reading and
+    write()) in C++ (_native.TransportCore), reading at most 64 KiB per recv().
 
     asyncio reads up to 256 KiB, so every recv() allocates a 256 KiB bytes
     object and shrinks it to what arrived. With glibc that allocation is large

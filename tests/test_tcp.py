@@ -238,3 +238,102 @@ def test_pyloop_reads_at_most_64k_per_data_received():
     loop.close()
     assert sum(sizes) == 1_000_000
     assert max(sizes) <= 64 * 1024
+
+
+def _served(loop, protocol_factory, client_actions):
+    """Runs a server with protocol_factory and a stream client that performs
+    client_actions(reader, writer); returns what the client returns."""
+
+    async def main():
+        server = await loop.create_server(protocol_factory, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            return await client_actions(reader, writer)
+        finally:
+            writer.close()
+            server.close()
+            await server.wait_closed()
+
+    return loop.run_until_complete(main())
+
+
+@pytest.mark.parametrize("kind", ["bytearray", "memoryview"])
+def test_write_accepts_bytes_like_objects(loop, kind):
+    payload = bytes(range(256)) * 40
+
+    class Sender(asyncio.Protocol):
+        def connection_made(self, transport):
+            if kind == "bytearray":
+                transport.write(bytearray(payload))
+            else:
+                transport.write(memoryview(payload))
+            transport.close()
+
+    async def client(reader, writer):
+        return await reader.read()
+
+    assert _served(loop, Sender, client) == payload
+
+
+@pytest.mark.parametrize("failing", ["data_received", "get_buffer", "empty_buffer", "buffer_updated"])
+def test_protocol_errors_close_the_connection_and_are_reported(loop, failing):
+    lost = []
+    errors = []
+    loop.set_exception_handler(lambda loop, ctx: errors.append(ctx.get("exception")))
+
+    class Plain(asyncio.Protocol):
+        def data_received(self, data):
+            raise ValueError("data_received failed")
+
+        def connection_lost(self, exc):
+            lost.append(exc)
+
+    class Buffered(asyncio.BufferedProtocol):
+        def get_buffer(self, sizehint):
+            if failing == "get_buffer":
+                raise ValueError("get_buffer failed")
+            return bytearray(0 if failing == "empty_buffer" else 100)
+
+        def buffer_updated(self, nbytes):
+            raise ValueError("buffer_updated failed")
+
+        def connection_lost(self, exc):
+            lost.append(exc)
+
+    async def client(reader, writer):
+        writer.write(b"x")
+        try:
+            return await reader.read()  # the server side closes ...
+        except ConnectionResetError:
+            return b""  # ... or resets, when our byte was still unread
+
+    factory = Plain if failing == "data_received" else Buffered
+    assert _served(loop, factory, client) == b""
+    assert len(lost) == 1 and lost[0] is not None
+    expected = RuntimeError if failing == "empty_buffer" else ValueError
+    assert [type(e) for e in errors] == [expected]
+
+
+def test_writes_queue_up_when_the_peer_does_not_read(loop):
+    sizes = []
+
+    class Writer(asyncio.Protocol):
+        def connection_made(self, transport):
+            self.transport = transport
+            transport.set_write_buffer_limits(high=1 << 30)  # never pause: observe the buffer
+            for _ in range(64):
+                transport.write(b"y" * 65536)
+            sizes.append(transport.get_write_buffer_size())
+
+    async def client(reader, writer):
+        await asyncio.sleep(0.05)  # let the kernel buffers fill
+        got = 0
+        while got < 64 * 65536:
+            data = await reader.read(1 << 20)
+            assert data
+            got += len(data)
+        return got
+
+    assert _served(loop, Writer, client) == 64 * 65536
+    assert sizes and sizes[0] > 0

@@ -8,6 +8,7 @@
 #include "loop_core.hpp"
 #include "pyloop/rt/log.hpp"
 #include "python_helpers.hpp"
+#include "transport_core.hpp"
 
 #include <spdlog/version.h>
 #include <oneapi/tbb/version.h>
@@ -50,7 +51,7 @@ py::dict build_config() {
 PYBIND11_MODULE(_native, m, py::mod_gil_not_used()) {
   m.doc() = "pyloop's native core";
   if (pyloop::py::register_handle_types(m.ptr()) < 0 || pyloop::py::register_loop_core(m.ptr()) < 0 ||
-      PyModule_AddFunctions(m.ptr(), raw_functions) < 0)
+      pyloop::py::register_transport_core(m.ptr()) < 0 || PyModule_AddFunctions(m.ptr(), raw_functions) < 0)
     throw py::error_already_set();
   m.def("build_config", &build_config, "Versions and options this extension was built with.");
   m.def("configure_logging", &pyloop::rt::log::configure, py::arg("spec"),

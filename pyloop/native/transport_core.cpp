@@ -1,0 +1,277 @@
+// TransportCore: the per-message paths of pyloop's socket transport in C++.
+//
+// pyloop's socket transport is asyncio's _SelectorSocketTransport with this
+// type as its first base: reading (_read_ready and its data_received and
+// get_buffer variants) and write() run here, everything else (closing, EOF,
+// flow control, write buffering, errors) is asyncio's own Python code, which
+// these methods call for every case off the fast path. The state stays in
+// the transport's attributes, so both halves see the same object.
+//
+// Threading: the loop thread's, like the transport.
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <initializer_list>
+
+#include "transport_core.hpp"
+
+namespace pyloop::py {
+
+namespace {
+
+// Reads at most this much per recv(); see _SocketTransport in pyloop/_loop.py.
+constexpr Py_ssize_t read_size = 64 * 1024;
+
+struct Names {
+  PyObject *conn_lost, *protocol, *sock_fd, *eof, *empty_waiter, *buffer, *fatal_error, *on_eof, *read_ready_cb,
+      *data_received, *get_buffer, *buffer_updated, *loop, *add_writer, *write_ready, *maybe_pause, *append;
+};
+Names names;
+
+int intern_all() {
+  struct {
+    PyObject** slot;
+    const char* text;
+  } table[] = {
+      {&names.conn_lost, "_conn_lost"},       {&names.protocol, "_protocol"},
+      {&names.sock_fd, "_sock_fd"},           {&names.eof, "_eof"},
+      {&names.empty_waiter, "_empty_waiter"}, {&names.buffer, "_buffer"},
+      {&names.fatal_error, "_fatal_error"},   {&names.on_eof, "_read_ready__on_eof"},
+      {&names.read_ready_cb, "_read_ready_cb"}, {&names.data_received, "data_received"},
+      {&names.get_buffer, "get_buffer"},      {&names.buffer_updated, "buffer_updated"},
+      {&names.loop, "_loop"},                 {&names.add_writer, "_add_writer"},
+      {&names.write_ready, "_write_ready"},   {&names.maybe_pause, "_maybe_pause_protocol"},
+      {&names.append, "append"},
+  };
+  for (auto& entry : table)
+    if (!(*entry.slot = PyUnicode_InternFromString(entry.text))) return -1;
+  return 0;
+}
+
+// self.<name> is true (for _conn_lost, _eof, ...). -1 on error.
+int attr_true(PyObject* self, PyObject* name) {
+  PyObject* value = PyObject_GetAttr(self, name);
+  if (!value) return -1;
+  int r = PyObject_IsTrue(value);
+  Py_DECREF(value);
+  return r;
+}
+
+int fd_of(PyObject* self) {
+  PyObject* value = PyObject_GetAttr(self, names.sock_fd);
+  if (!value) return -1;
+  long fd = PyLong_AsLong(value);
+  Py_DECREF(value);
+  return static_cast<int>(fd);
+}
+
+PyObject* call_method0(PyObject* self, PyObject* name) { return PyObject_CallMethodNoArgs(self, name); }
+
+// asyncio's `except (SystemExit, KeyboardInterrupt): raise` / `except
+// BaseException as exc: self._fatal_error(exc, message)`.
+PyObject* fail(PyObject* self, const char* message) {
+  if (PyErr_ExceptionMatches(PyExc_SystemExit) || PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) return nullptr;
+  PyObject* exc = PyErr_GetRaisedException();
+  PyObject* r = PyObject_CallMethod(self, "_fatal_error", "Os", exc, message);
+  Py_DECREF(exc);
+  Py_XDECREF(r);
+  if (!r) return nullptr;
+  Py_RETURN_NONE;
+}
+
+// Calls self._protocol.<method>(arg) (arg may be null).
+PyObject* call_protocol(PyObject* self, PyObject* method, PyObject* arg) {
+  PyObject* protocol = PyObject_GetAttr(self, names.protocol);
+  if (!protocol) return nullptr;
+  PyObject* r = arg ? PyObject_CallMethodOneArg(protocol, method, arg) : PyObject_CallMethodNoArgs(protocol, method);
+  Py_DECREF(protocol);
+  return r;
+}
+
+bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
+
+PyObject* read_data_received(PyObject* self, PyObject*) {
+  int lost = attr_true(self, names.conn_lost);
+  if (lost) return lost < 0 ? nullptr : Py_NewRef(Py_None);
+  int fd = fd_of(self);
+  if (fd < 0 && PyErr_Occurred()) return nullptr;
+  PyObject* data = PyBytes_FromStringAndSize(nullptr, read_size);
+  if (!data) return nullptr;
+  // The socket is non-blocking, so the interpreter is kept across the call.
+  ssize_t n = recv(fd, PyBytes_AS_STRING(data), read_size, 0);
+  if (n < 0) {
+    int err = errno;
+    Py_DECREF(data);
+    if (would_block(err)) Py_RETURN_NONE;
+    errno = err;
+    PyErr_SetFromErrno(PyExc_OSError);
+    return fail(self, "Fatal read error on socket transport");
+  }
+  if (n == 0) {
+    Py_DECREF(data);
+    return call_method0(self, names.on_eof);
+  }
+  if (_PyBytes_Resize(&data, n) < 0) return nullptr;
+  PyObject* r = call_protocol(self, names.data_received, data);
+  Py_DECREF(data);
+  if (!r) return fail(self, "Fatal error: protocol.data_received() call failed.");
+  Py_DECREF(r);
+  Py_RETURN_NONE;
+}
+
+PyObject* read_get_buffer(PyObject* self, PyObject*) {
+  int lost = attr_true(self, names.conn_lost);
+  if (lost) return lost < 0 ? nullptr : Py_NewRef(Py_None);
+  PyObject* minus_one = PyLong_FromLong(-1);
+  if (!minus_one) return nullptr;
+  PyObject* buf = call_protocol(self, names.get_buffer, minus_one);
+  Py_DECREF(minus_one);
+  if (!buf) return fail(self, "Fatal error: protocol.get_buffer() call failed.");
+  Py_ssize_t length = PyObject_Length(buf);
+  if (length <= 0) {
+    Py_DECREF(buf);
+    if (length == 0) PyErr_SetString(PyExc_RuntimeError, "get_buffer() returned an empty buffer");
+    return fail(self, "Fatal error: protocol.get_buffer() call failed.");
+  }
+  Py_buffer view;
+  if (PyObject_GetBuffer(buf, &view, PyBUF_WRITABLE) < 0) {
+    Py_DECREF(buf);
+    return fail(self, "Fatal read error on socket transport");
+  }
+  int fd = fd_of(self);
+  ssize_t n = -1;
+  int err = 0;
+  if (fd >= 0) {
+    n = recv(fd, view.buf, static_cast<std::size_t>(view.len), 0);  // non-blocking
+    err = errno;
+  }
+  PyBuffer_Release(&view);
+  Py_DECREF(buf);
+  if (fd < 0 && PyErr_Occurred()) return nullptr;
+  if (n < 0) {
+    if (would_block(err)) Py_RETURN_NONE;
+    errno = err;
+    PyErr_SetFromErrno(PyExc_OSError);
+    return fail(self, "Fatal read error on socket transport");
+  }
+  if (n == 0) return call_method0(self, names.on_eof);
+  PyObject* nbytes = PyLong_FromSsize_t(n);
+  if (!nbytes) return nullptr;
+  PyObject* r = call_protocol(self, names.buffer_updated, nbytes);
+  Py_DECREF(nbytes);
+  if (!r) return fail(self, "Fatal error: protocol.buffer_updated() call failed.");
+  Py_DECREF(r);
+  Py_RETURN_NONE;
+}
+
+PyObject* read_ready(PyObject* self, PyObject*) {
+  PyObject* cb = PyObject_GetAttr(self, names.read_ready_cb);
+  if (!cb) return nullptr;
+  PyObject* r = PyObject_CallNoArgs(cb);
+  Py_DECREF(cb);
+  return r;
+}
+
+// Everything write() does besides sending right away, in asyncio's order.
+// Returns 1 when the fast path applies (bytes-like data, no EOF, no
+// sendfile, connection alive, empty buffer), 0 when the caller must take
+// asyncio's path, -1 on error.
+int fast_write_allowed(PyObject* self, PyObject* data) {
+  if (!PyBytes_Check(data) && !PyByteArray_Check(data) && !PyMemoryView_Check(data)) return 0;
+  for (PyObject* name : {names.eof, names.conn_lost, names.buffer}) {
+    int r = attr_true(self, name);
+    if (r != 0) return r < 0 ? -1 : 0;
+  }
+  PyObject* waiter = PyObject_GetAttr(self, names.empty_waiter);
+  if (!waiter) return -1;
+  bool none = waiter == Py_None;
+  Py_DECREF(waiter);
+  return none ? 1 : 0;
+}
+
+PyObject* slow_write(PyObject* self, PyObject* data) {
+  // asyncio's own write(), the next one in the MRO.
+  PyObject* type = reinterpret_cast<PyObject*>(&TransportCoreType);
+  PyObject* super = PyObject_CallFunctionObjArgs(reinterpret_cast<PyObject*>(&PySuper_Type), type, self, nullptr);
+  if (!super) return nullptr;
+  PyObject* r = PyObject_CallMethod(super, "write", "O", data);
+  Py_DECREF(super);
+  return r;
+}
+
+PyObject* write(PyObject* self, PyObject* data) {
+  int allowed = fast_write_allowed(self, data);
+  if (allowed < 0) return nullptr;
+  if (!allowed) return slow_write(self, data);
+  Py_buffer view;
+  if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) {
+    PyErr_Clear();
+    return slow_write(self, data);  // e.g. a non-contiguous memoryview
+  }
+  if (view.len == 0) {
+    PyBuffer_Release(&view);
+    Py_RETURN_NONE;
+  }
+  int fd = fd_of(self);
+  if (fd < 0 && PyErr_Occurred()) {
+    PyBuffer_Release(&view);
+    return nullptr;
+  }
+  ssize_t n = send(fd, view.buf, static_cast<std::size_t>(view.len), MSG_NOSIGNAL);
+  int err = errno;
+  Py_ssize_t total = view.len;
+  PyBuffer_Release(&view);
+  if (n == total) Py_RETURN_NONE;
+  if (n < 0 && !would_block(err)) {
+    errno = err;
+    PyErr_SetFromErrno(PyExc_OSError);
+    return fail(self, "Fatal write error on socket transport");
+  }
+  // Partly sent or would block: keep the rest, as asyncio does.
+  PyObject* rest = PyMemoryView_FromObject(data);
+  if (!rest) return nullptr;
+  if (n > 0) {
+    PyObject* sliced = PySequence_GetSlice(rest, n, total);
+    Py_DECREF(rest);
+    if (!sliced) return nullptr;
+    rest = sliced;
+  }
+  PyObject* loop = PyObject_GetAttr(self, names.loop);
+  PyObject* callback = loop ? PyObject_GetAttr(self, names.write_ready) : nullptr;
+  PyObject* r = callback ? PyObject_CallMethod(loop, "_add_writer", "iO", fd, callback) : nullptr;
+  Py_XDECREF(r);
+  Py_XDECREF(callback);
+  Py_XDECREF(loop);
+  PyObject* buffer = r ? PyObject_GetAttr(self, names.buffer) : nullptr;
+  PyObject* appended = buffer ? PyObject_CallMethodOneArg(buffer, names.append, rest) : nullptr;
+  Py_XDECREF(appended);
+  Py_XDECREF(buffer);
+  Py_DECREF(rest);
+  if (!appended) return nullptr;
+  return call_method0(self, names.maybe_pause);
+}
+
+PyMethodDef methods[] = {
+    {"_read_ready", read_ready, METH_NOARGS, nullptr},
+    {"_read_ready__data_received", read_data_received, METH_NOARGS, nullptr},
+    {"_read_ready__get_buffer", read_get_buffer, METH_NOARGS, nullptr},
+    {"write", write, METH_O, "Write data to the transport (asyncio.Transport.write)."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+}  // namespace
+
+PyTypeObject TransportCoreType = {.ob_base = PyVarObject_HEAD_INIT(nullptr, 0).tp_name = "pyloop._native.TransportCore"};
+
+int register_transport_core(PyObject* module) {
+  if (intern_all() < 0) return -1;
+  TransportCoreType.tp_basicsize = sizeof(PyObject);
+  TransportCoreType.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE;
+  TransportCoreType.tp_doc = "Native per-message paths of pyloop's socket transport.";
+  TransportCoreType.tp_methods = methods;
+  TransportCoreType.tp_new = PyType_GenericNew;
+  if (PyType_Ready(&TransportCoreType) < 0) return -1;
+  return PyModule_AddObjectRef(module, "TransportCore", reinterpret_cast<PyObject*>(&TransportCoreType));
+}
+
+}  // namespace pyloop::py
