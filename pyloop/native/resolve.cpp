@@ -120,16 +120,26 @@ PyObject* new_pending(LoopCoreObject* self, std::uint64_t* id) {
   return future;
 }
 
-// Undoes new_pending when the work could not be submitted.
-PyObject* submit_failed(LoopCoreObject* self, std::uint64_t id, PyObject* future, const char* what) {
-  LoopState& s = *self->state;
-  if (auto it = s.pending.find(id); it != s.pending.end()) {
-    Py_DECREF(it->second);
-    s.pending.erase(it);
+// Registers a future, submits the work for it with submit(id), returns the
+// future; undoes the registration if the work could not be submitted.
+template <class Submit>
+PyObject* start(LoopCoreObject* self, Submit&& submit) {
+  std::uint64_t id;
+  PyObject* future = new_pending(self, &id);
+  if (!future) return nullptr;
+  try {
+    submit(id);
+  } catch (const std::exception& e) {
+    LoopState& s = *self->state;
+    if (auto it = s.pending.find(id); it != s.pending.end()) {
+      Py_DECREF(it->second);
+      s.pending.erase(it);
+    }
+    Py_DECREF(future);
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+    return nullptr;
   }
-  Py_DECREF(future);
-  PyErr_SetString(PyExc_RuntimeError, what);
-  return nullptr;
+  return future;
 }
 
 // future.set_result(value) unless the future is done (cancelled, typically).
@@ -160,15 +170,7 @@ PyObject* loop_resolve(LoopCoreObject* self, PyObject* const* args, Py_ssize_t n
       int_argument(args[2], &request.family) < 0 || int_argument(args[3], &request.socktype) < 0 ||
       int_argument(args[4], &request.protocol) < 0 || int_argument(args[5], &request.flags) < 0)
     return nullptr;
-  std::uint64_t id;
-  PyObject* future = new_pending(self, &id);
-  if (!future) return nullptr;
-  try {
-    rt::resolve(self->state->inbox, id, std::move(request));
-  } catch (const std::exception& e) {
-    return submit_failed(self, id, future, e.what());
-  }
-  return future;
+  return start(self, [&](std::uint64_t id) { rt::resolve(self->state->inbox, id, std::move(request)); });
 }
 
 PyObject* loop_name_info(LoopCoreObject* self, PyObject* const* args, Py_ssize_t nargs) {
@@ -190,15 +192,7 @@ PyObject* loop_name_info(LoopCoreObject* self, PyObject* const* args, Py_ssize_t
   request.flowinfo = static_cast<unsigned>(flowinfo);
   request.scope_id = static_cast<unsigned>(scope_id);
   request.ipv4_form = PyObject_IsTrue(args[4]) == 1;
-  std::uint64_t id;
-  PyObject* future = new_pending(self, &id);
-  if (!future) return nullptr;
-  try {
-    rt::name_info(self->state->inbox, id, std::move(request));
-  } catch (const std::exception& e) {
-    return submit_failed(self, id, future, e.what());
-  }
-  return future;
+  return start(self, [&](std::uint64_t id) { rt::name_info(self->state->inbox, id, std::move(request)); });
 }
 
 int deliver_completions(LoopCoreObject* self) {

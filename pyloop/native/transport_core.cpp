@@ -90,6 +90,26 @@ PyObject* call_protocol(PyObject* self, PyObject* method, PyObject* arg) {
 
 bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
 
+// The end of a read: the error, EOF or the protocol call with what arrived.
+// `received` is the data or byte count for the protocol (a new reference,
+// or null when n <= 0).
+PyObject* finish_read(PyObject* self, ssize_t n, int err, PyObject* method, PyObject* received,
+                      const char* protocol_error) {
+  if (n < 0) {
+    if (would_block(err)) Py_RETURN_NONE;
+    errno = err;
+    PyErr_SetFromErrno(PyExc_OSError);
+    return fail(self, "Fatal read error on socket transport");
+  }
+  if (n == 0) return call_method0(self, names.on_eof);
+  if (!received) return nullptr;
+  PyObject* r = call_protocol(self, method, received);
+  Py_DECREF(received);
+  if (!r) return fail(self, protocol_error);
+  Py_DECREF(r);
+  Py_RETURN_NONE;
+}
+
 PyObject* read_data_received(PyObject* self, PyObject*) {
   int lost = attr_true(self, names.conn_lost);
   if (lost) return lost < 0 ? nullptr : Py_NewRef(Py_None);
@@ -99,24 +119,13 @@ PyObject* read_data_received(PyObject* self, PyObject*) {
   if (!data) return nullptr;
   // The socket is non-blocking, so the interpreter is kept across the call.
   ssize_t n = recv(fd, PyBytes_AS_STRING(data), read_size, 0);
-  if (n < 0) {
-    int err = errno;
-    Py_DECREF(data);
-    if (would_block(err)) Py_RETURN_NONE;
-    errno = err;
-    PyErr_SetFromErrno(PyExc_OSError);
-    return fail(self, "Fatal read error on socket transport");
+  int err = errno;
+  if (n <= 0) {
+    Py_CLEAR(data);
+  } else if (_PyBytes_Resize(&data, n) < 0) {
+    return nullptr;
   }
-  if (n == 0) {
-    Py_DECREF(data);
-    return call_method0(self, names.on_eof);
-  }
-  if (_PyBytes_Resize(&data, n) < 0) return nullptr;
-  PyObject* r = call_protocol(self, names.data_received, data);
-  Py_DECREF(data);
-  if (!r) return fail(self, "Fatal error: protocol.data_received() call failed.");
-  Py_DECREF(r);
-  Py_RETURN_NONE;
+  return finish_read(self, n, err, names.data_received, data, "Fatal error: protocol.data_received() call failed.");
 }
 
 PyObject* read_get_buffer(PyObject* self, PyObject*) {
@@ -148,20 +157,8 @@ PyObject* read_get_buffer(PyObject* self, PyObject*) {
   PyBuffer_Release(&view);
   Py_DECREF(buf);
   if (fd < 0 && PyErr_Occurred()) return nullptr;
-  if (n < 0) {
-    if (would_block(err)) Py_RETURN_NONE;
-    errno = err;
-    PyErr_SetFromErrno(PyExc_OSError);
-    return fail(self, "Fatal read error on socket transport");
-  }
-  if (n == 0) return call_method0(self, names.on_eof);
-  PyObject* nbytes = PyLong_FromSsize_t(n);
-  if (!nbytes) return nullptr;
-  PyObject* r = call_protocol(self, names.buffer_updated, nbytes);
-  Py_DECREF(nbytes);
-  if (!r) return fail(self, "Fatal error: protocol.buffer_updated() call failed.");
-  Py_DECREF(r);
-  Py_RETURN_NONE;
+  PyObject* nbytes = n > 0 ? PyLong_FromSsize_t(n) : nullptr;
+  return finish_read(self, n, err, names.buffer_updated, nbytes, "Fatal error: protocol.buffer_updated() call failed.");
 }
 
 PyObject* read_ready(PyObject* self, PyObject*) {
