@@ -8,7 +8,10 @@
 // the transport's attributes, so both halves see the same object.
 //
 // Threading: the loop thread's, like the transport.
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+
+#include <algorithm>
 
 #include <cerrno>
 #include <initializer_list>
@@ -90,6 +93,24 @@ PyObject* call_protocol(PyObject* self, PyObject* method, PyObject* arg) {
 
 bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
 
+// A read filled its buffer: a large message is arriving. Rather than hand
+// it to the protocol in 64 KiB pieces (a data_received, and usually a write,
+// per piece), grow the bytes object to what the kernel holds (up to
+// max_message) and read that too. Returns the new length.
+ssize_t read_rest(int fd, PyObject** data, ssize_t have, int* err) {
+  constexpr ssize_t max_message = 4 * read_size;
+  int pending = 0;
+  if (ioctl(fd, FIONREAD, &pending) < 0 || pending <= 0) return have;
+  ssize_t want = std::min<ssize_t>(pending, max_message - have);
+  if (want <= 0 || _PyBytes_Resize(data, have + want) < 0) {
+    PyErr_Clear();  // keep what was read; the rest comes on the next round
+    return have;
+  }
+  ssize_t more = recv(fd, PyBytes_AS_STRING(*data) + have, static_cast<std::size_t>(want), 0);
+  if (more < 0) *err = errno;
+  return more > 0 ? have + more : have;
+}
+
 // The end of a read: the error, EOF or the protocol call with what arrived.
 // `received` is the data or byte count for the protocol (a new reference,
 // or null when n <= 0).
@@ -120,6 +141,7 @@ PyObject* read_data_received(PyObject* self, PyObject*) {
   // The socket is non-blocking, so the interpreter is kept across the call.
   ssize_t n = recv(fd, PyBytes_AS_STRING(data), read_size, 0);
   int err = errno;
+  if (n == read_size) n = read_rest(fd, &data, n, &err);
   if (n <= 0) {
     Py_CLEAR(data);
   } else if (_PyBytes_Resize(&data, n) < 0) {
