@@ -7,7 +7,10 @@ LOOP: asyncio, uvloop, rloop or pyloop. WORKLOAD: base (start-up only, to
 subtract), gather (20k tasks), sleep0 (100 tasks x 200 switches) or
 call_soon (100k callbacks).
 """
-import asyncio, sys, importlib
+import asyncio
+import importlib
+import sys
+
 name, work = sys.argv[1], sys.argv[2]
 fac = asyncio.SelectorEventLoop if name == "asyncio" else importlib.import_module(name).new_event_loop
 async def leaf(i): return i

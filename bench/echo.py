@@ -22,7 +22,7 @@ import sys
 
 HERE = pathlib.Path(__file__).parent
 sys.path.insert(0, str(HERE))
-import loops as loop_registry  # noqa: E402
+import loops as loop_registry
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

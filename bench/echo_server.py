@@ -9,12 +9,12 @@ A loop that lacks what a mode needs prints "unsupported: WHY" and exits 3.
 """
 
 import asyncio
+import pathlib
 import socket
 import sys
-import pathlib
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-import loops as loop_registry  # noqa: E402
+import loops as loop_registry
 
 READ_SIZE = 256 * 1024
 

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import gc
 import json
+import pathlib
 import random
 import statistics
 import subprocess
@@ -22,10 +23,8 @@ import sys
 import threading
 import time
 
-import pathlib
-
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-import loops as loop_registry  # noqa: E402
+import loops as loop_registry
 
 CALL_SOON_N = 1_000_000
 TIMERS_N = 100_000

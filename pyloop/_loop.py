@@ -23,8 +23,10 @@ import weakref
 from asyncio import selector_events
 from selectors import _fileobj_to_fd
 
-from . import _handles  # noqa: F401  (registers the native code's helpers)
-from . import _native
+from . import (
+    _handles,  # noqa: F401  (registers the native code's helpers)
+    _native,
+)
 from ._dns import ResolverMethods
 from ._sockets import SocketMethods
 

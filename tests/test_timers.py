@@ -5,10 +5,9 @@ import time
 import weakref
 
 import pytest
+from conftest import scheduled_timer_count
 
 import pyloop
-
-from conftest import scheduled_timer_count
 
 
 def test_time_is_monotonic_clock(loop):

@@ -13,8 +13,8 @@ if any test failed.
 """
 
 import asyncio
-import fnmatch
 import faulthandler
+import fnmatch
 import importlib
 import pathlib
 import sys
