@@ -1,0 +1,116 @@
+"""The benchmark tooling itself: report rendering from recorded results and
+the native echo client against a known server. Behaviour, not timings."""
+
+import json
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+
+BENCH = pathlib.Path(__file__).parent.parent / "bench"
+sys.path.insert(0, str(BENCH))
+import report  # noqa: E402
+
+
+def summary(median, low, high, cv=0.01):
+    return {"median": median, "min": low, "max": high, "cv": cv}
+
+
+def test_loop_core_report_ratios_and_flags():
+    run = {
+        "missing": {"rloop": "not available (rloop)"},
+        "descriptions": {"call_soon": "1M callbacks."},
+        "summary": {
+            "call_soon": {
+                "asyncio": summary(1.0, 0.9, 1.2),
+                "uvloop": summary(0.4, 0.4, 0.5, cv=0.2),
+                "pyloop": summary(0.2, 0.2, 0.3),
+            }
+        },
+    }
+    text = report.render([("3.13", run)])
+    assert "== call_soon: 1M callbacks." in text
+    assert "2.00x" in text  # uvloop / pyloop
+    assert "5.00x" in text  # asyncio / pyloop
+    assert "!" in text  # uvloop's 20% variation is flagged
+    assert "3.13: rloop not available (rloop)" in text
+
+
+def test_gil_ratio_section():
+    def run(pyloop_median):
+        return {"missing": {}, "summary": {"w": {"pyloop": summary(pyloop_median, 0, 0)}}}
+
+    text = report.render([("3.13t GIL off", run(0.5)), ("3.13t GIL on", run(1.0))])
+    assert "w: pyloop 2.00" in text
+
+
+def test_echo_report():
+    cell = {"rps": 1000.0, "rps_min": 900.0, "rps_max": 1100.0, "rps_cv": 0.05, "mean_us": 10.0,
+            "p99_us": 50.0, "cpu_us": 20.0}
+    result = {
+        "missing": {"pyloop stream": "unsupported"},
+        "summary": {"proto/1024/1": {"uvloop": cell, "pyloop": dict(cell, rps=1500.0)}},
+    }
+    text = report.render_echo("3.13", result)
+    assert "== proto" in text
+    assert "1KiB/1" in text
+    assert "1.50x" in text
+    assert "3.13: pyloop stream: unsupported" in text
+
+
+@pytest.fixture(scope="module")
+def echo_client(tmp_path_factory):
+    compiler = shutil.which("g++")
+    if compiler is None:
+        pytest.skip("no C++ compiler")
+    binary = tmp_path_factory.mktemp("bench") / "echo_client"
+    subprocess.run([compiler, "-O1", "-std=c++20", str(BENCH / "echo_client.cpp"), "-o", str(binary)],
+                   check=True, timeout=120)
+    return binary
+
+
+def test_echo_client_against_a_threaded_echo_server(echo_client):
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def serve(conn):
+        with conn:
+            try:
+                while data := conn.recv(65536):
+                    conn.sendall(data)
+            except ConnectionResetError:
+                pass  # the client resets its connections when it stops
+
+    def accept():
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        out = subprocess.run([str(echo_client), "--port", str(port), "--conns", "3", "--size", "3000",
+                              "--duration", "0.3", "--warmup", "0.1"],
+                             capture_output=True, text=True, timeout=30, check=True)
+    finally:
+        stop.set()
+        listener.close()
+    result = json.loads(out.stdout)
+    assert result["requests"] > 0
+    assert result["all_requests"] >= result["requests"]
+    lat = result["lat_us"]
+    assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+    assert result["rps"] == pytest.approx(result["requests"] / result["seconds"], rel=1e-3)
+
+
+def test_echo_client_rejects_bad_options(echo_client):
+    out = subprocess.run([str(echo_client), "--port", "0"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert "must be positive" in out.stderr
