@@ -55,7 +55,7 @@ PyObject* handle_cancel_method(HandleObject* self, PyObject*) {
   int err = 0;
   Py_BEGIN_CRITICAL_SECTION(self);
   if (!self->cancelled) {
-    count_timer = is_timer(self) && std::atomic_ref<bool>(as_timer(self)->scheduled).load(std::memory_order_relaxed);
+    count_timer = is_timer(self) && timer_scheduled(as_timer(self));
     std::atomic_ref<bool>(self->cancelled).store(true, std::memory_order_relaxed);
     if (self->loop && loop_debug(self->loop)) {
       // Keep the description: the callback it names is dropped just below.
@@ -112,9 +112,7 @@ PyObject* get_repr(HandleObject* self, void*) { return or_none(self->repr); }
 
 PyObject* timer_when(HandleObject* self, PyObject*) { return PyFloat_FromDouble(as_timer(self)->when); }
 PyObject* get_when(HandleObject* self, void*) { return PyFloat_FromDouble(as_timer(self)->when); }
-PyObject* get_scheduled(HandleObject* self, void*) {
-  return PyBool_FromLong(std::atomic_ref<bool>(as_timer(self)->scheduled).load(std::memory_order_relaxed));
-}
+PyObject* get_scheduled(HandleObject* self, void*) { return PyBool_FromLong(timer_scheduled(as_timer(self))); }
 
 Py_hash_t timer_hash(HandleObject* self) {
   PyObject* when = PyFloat_FromDouble(as_timer(self)->when);

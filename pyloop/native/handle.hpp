@@ -59,6 +59,10 @@ inline bool handle_cancelled(HandleObject* h) noexcept {
   return std::atomic_ref<bool>(h->cancelled).load(std::memory_order_relaxed);
 }
 
+inline bool timer_scheduled(TimerHandleObject* t) noexcept {
+  return std::atomic_ref<bool>(t->scheduled).load(std::memory_order_relaxed);
+}
+
 inline void timer_set_scheduled(TimerHandleObject* t, bool value) noexcept {
   std::atomic_ref<bool>(t->scheduled).store(value, std::memory_order_relaxed);
 }

@@ -186,10 +186,11 @@ PyObject* loop_write_to_self(LoopCoreObject* self, PyObject*) {
   Py_RETURN_NONE;
 }
 
+// asyncio's TimerHandle.cancel() calls this; pyloop's own handles count
+// themselves (handle.cpp), so this serves only callers of the private API.
 PyObject* loop_timer_handle_cancelled(LoopCoreObject* self, PyObject* handle) {
-  if (Py_IS_TYPE(handle, &TimerHandleType) &&
-      std::atomic_ref<bool>(reinterpret_cast<TimerHandleObject*>(handle)->scheduled).load(std::memory_order_relaxed))
-    self->state->timer_cancelled_count.fetch_add(1, std::memory_order_relaxed);
+  if (Py_IS_TYPE(handle, &TimerHandleType) && timer_scheduled(reinterpret_cast<TimerHandleObject*>(handle)))
+    loop_timer_cancelled(reinterpret_cast<PyObject*>(self));
   Py_RETURN_NONE;
 }
 
@@ -239,10 +240,6 @@ PyObject* loop_scheduled_list(LoopCoreObject* self, PyObject*) {
   });
   if (!ok) Py_CLEAR(list);
   return list;
-}
-
-PyObject* loop_ready_count(LoopCoreObject* self, PyObject*) {
-  return PyLong_FromSize_t(self->state->ready.size());
 }
 
 // --- attributes asyncio.BaseEventLoop's Python code reads and writes ----------
@@ -381,7 +378,6 @@ PyMethodDef loop_methods[] = {
      nullptr},
     {"_clear_callbacks", reinterpret_cast<PyCFunction>(loop_clear_callbacks), METH_NOARGS, nullptr},
     {"_scheduled_handles", reinterpret_cast<PyCFunction>(loop_scheduled_list), METH_NOARGS, nullptr},
-    {"_ready_count", reinterpret_cast<PyCFunction>(loop_ready_count), METH_NOARGS, nullptr},
     {nullptr, nullptr, 0, nullptr},
 };
 #undef FASTCALL_KW
