@@ -19,6 +19,7 @@ own (_sockets.py), and so is getaddrinfo, which runs on the native executor
 import asyncio
 import selectors
 import socket
+import warnings
 import weakref
 from asyncio import selector_events
 from selectors import _fileobj_to_fd
@@ -69,6 +70,28 @@ class _SocketTransport(_native.TransportCore, selector_events._SelectorSocketTra
     """
 
     max_size = 64 * 1024
+
+    # An I/O thread reads the socket too while the loop is busy (see
+    # pyloop/rt/io_thread.hpp); it lets go before the socket is closed.
+
+    def __init__(self, loop, sock, protocol, waiter=None, extra=None, server=None):
+        super().__init__(loop, sock, protocol, waiter, extra, server)
+        self._attach_stream(loop)
+
+    def resume_reading(self):
+        super().resume_reading()
+        if self.is_reading() and self._held_reads():
+            # Reads the I/O thread made while paused, without waiting for
+            # the socket to turn readable again.
+            self._loop.call_soon(self._deliver_backlog)
+
+    def _call_connection_lost(self, exc):
+        self._detach_stream()
+        super()._call_connection_lost(exc)
+
+    def __del__(self, _warn=warnings.warn):
+        self._detach_stream()
+        super().__del__(_warn)
 
 
 class Loop(_native.LoopCore, SocketMethods, ResolverMethods, asyncio.SelectorEventLoop):

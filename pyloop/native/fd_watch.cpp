@@ -18,6 +18,26 @@ namespace {
 
 using Slot = HandleObject* FdWatchers::*;
 
+// Makes the loop's registration of fd match `interest`. A socket an I/O
+// thread reads too (transport_stream.cpp) is registered exclusively while
+// only its reader is watched, and then the I/O thread's registration is
+// made again, behind the loop's: so the kernel hands a readable socket to
+// the loop when it is parked, to the I/O thread when the loop is busy (see
+// pyloop/rt/io_thread.hpp). While a writer is watched too, the registration
+// is an ordinary one (an exclusive one can't be changed in place).
+int watch_fd(LoopState& s, int fd, std::uint32_t interest) {
+  auto it = s.stream_fds.find(fd);
+  if (it != s.stream_fds.end()) it->second->stream->set_paused(!(interest & rt::readable));
+  if (!interest) {
+    s.parker.unwatch(fd);
+    return 0;
+  }
+  if (it == s.stream_fds.end() || interest != rt::readable) return s.parker.watch(fd, interest);
+  int err = s.parker.watch(fd, rt::readable | rt::exclusive);
+  if (!err) it->second->io->rearm(*it->second->stream);
+  return err;
+}
+
 int fd_argument(PyObject* obj, int* fd) {
   long value = PyLong_AsLong(obj);
   if (value == -1 && PyErr_Occurred()) return -1;
@@ -43,7 +63,7 @@ PyObject* add_watcher(LoopCoreObject* self, PyObject* const* args, Py_ssize_t na
   FdWatchers& w = s.watchers[fd];
   HandleObject* old = w.*slot;
   w.*slot = handle;
-  if (int err = s.parker.watch(fd, w.interest())) {
+  if (int err = watch_fd(s, fd, w.interest())) {
     w.*slot = old;
     if (!w.reader && !w.writer) s.watchers.erase(fd);
     Py_DECREF(handle);
@@ -68,12 +88,9 @@ HandleObject* take_watcher(LoopState& s, int fd, Slot slot) {
   auto it = s.watchers.find(fd);
   if (it == s.watchers.end() || !(it->second.*slot)) return nullptr;
   HandleObject* handle = std::exchange(it->second.*slot, nullptr);
-  if (std::uint32_t interest = it->second.interest()) {
-    s.parker.watch(fd, interest);
-  } else {
-    s.parker.unwatch(fd);
-    s.watchers.erase(it);
-  }
+  std::uint32_t interest = it->second.interest();
+  watch_fd(s, fd, interest);
+  if (!interest) s.watchers.erase(it);
   return handle;
 }
 
@@ -144,7 +161,7 @@ void clear_watchers(LoopCoreObject* self) {
   auto watchers = std::move(s.watchers);
   s.watchers.clear();
   for (auto& [fd, w] : watchers) {
-    s.parker.unwatch(fd);
+    watch_fd(s, fd, 0);
     Py_XDECREF(w.reader);
     Py_XDECREF(w.writer);
   }

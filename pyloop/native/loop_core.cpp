@@ -7,6 +7,7 @@
 
 #include "handle.hpp"
 #include "loop_state.hpp"
+#include "pyloop/rt/io_thread.hpp"
 #include "pyloop/rt/clock.hpp"
 
 namespace pyloop::py {
@@ -291,6 +292,9 @@ PyObject* loop_new(PyTypeObject* type, PyObject*, PyObject*) {
   if (!self) return nullptr;
   try {
     self->state = new LoopState();
+    // The process's I/O threads start with its first loop rather than its
+    // first connection, so their fds are there from the start.
+    rt::IoThreads::shared();
   } catch (const std::system_error& e) {
     Py_DECREF(self);
     errno = e.code().value();

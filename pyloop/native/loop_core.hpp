@@ -10,6 +10,8 @@
 
 #include <Python.h>
 
+#include "pyloop/rt/inbox.hpp"
+
 namespace pyloop::py {
 
 struct LoopState;
@@ -63,6 +65,8 @@ PyObject* loop_resolve(LoopCoreObject* self, PyObject* const* args, Py_ssize_t n
 PyObject* loop_name_info(LoopCoreObject* self, PyObject* const* args, Py_ssize_t nargs);
 // Settles the futures of the native results in the inbox. -1: error set.
 int deliver_completions(LoopCoreObject* self);
+// Settles the future waiting for a resolver completion (resolve.cpp).
+int settle_completion(LoopCoreObject* self, rt::CompletionPtr c);
 // Drops the futures still waiting: close().
 void clear_pending(LoopCoreObject* self);
 

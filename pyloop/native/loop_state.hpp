@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "handle.hpp"
+#include "transport_core.hpp"
 #include "pyloop/rt/log.hpp"
 #include "pyloop/rt/inbox.hpp"
 #include "pyloop/rt/parker.hpp"
@@ -49,6 +50,11 @@ struct LoopState {
   std::uint64_t next_completion_id = 1;
   std::atomic<std::size_t> timer_cancelled_count{0};
   std::unordered_map<int, FdWatchers> watchers;
+  // Socket transports an I/O thread reads too (transport_stream.cpp): their
+  // links by stream id (ids come from next_completion_id) and by fd. A
+  // transport removes its link before it goes.
+  std::unordered_map<std::uint64_t, StreamLink*> streams;
+  std::unordered_map<int, StreamLink*> stream_fds;
   rt::ReadyEvent ready_fds[256];
 
   // Work from other threads: call_soon_threadsafe handles or native results.

@@ -195,25 +195,22 @@ PyObject* loop_name_info(LoopCoreObject* self, PyObject* const* args, Py_ssize_t
   return start(self, [&](std::uint64_t id) { rt::name_info(self->state->inbox, id, std::move(request)); });
 }
 
-int deliver_completions(LoopCoreObject* self) {
+int settle_completion(LoopCoreObject* self, rt::CompletionPtr c) {
   LoopState& s = *self->state;
-  int rc = 0;
-  s.inbox->drain([&](std::unique_ptr<rt::Completion> c) {
-    auto it = s.pending.find(c->id);
-    if (it == s.pending.end() || rc < 0) return;
-    PyObject* future = it->second;
-    s.pending.erase(it);
-    const char* method;
-    PyObject* value = outcome(*c, &method);
-    if (!value) {
-      // Building the result failed: the future gets that error instead.
-      value = PyErr_GetRaisedException();
-      method = "set_exception";
-    }
-    if (settle(future, method, value) < 0) rc = -1;
-    Py_DECREF(value);
-    Py_DECREF(future);
-  });
+  auto it = s.pending.find(c->id);
+  if (it == s.pending.end()) return 0;
+  PyObject* future = it->second;
+  s.pending.erase(it);
+  const char* method;
+  PyObject* value = outcome(*c, &method);
+  if (!value) {
+    // Building the result failed: the future gets that error instead.
+    value = PyErr_GetRaisedException();
+    method = "set_exception";
+  }
+  int rc = settle(future, method, value);
+  Py_DECREF(value);
+  Py_DECREF(future);
   return rc;
 }
 

@@ -14,6 +14,7 @@
 #include <algorithm>
 
 #include <cerrno>
+#include <cstring>
 #include <initializer_list>
 
 #include "transport_core.hpp"
@@ -136,12 +137,17 @@ PyObject* read_data_received(PyObject* self, PyObject*) {
   if (lost) return lost < 0 ? nullptr : Py_NewRef(Py_None);
   int fd = fd_of(self);
   if (fd < 0 && PyErr_Occurred()) return nullptr;
+  if (int turn = begin_read(self); turn <= 0) return turn < 0 ? nullptr : Py_NewRef(Py_None);
   PyObject* data = PyBytes_FromStringAndSize(nullptr, read_size);
-  if (!data) return nullptr;
+  if (!data) {
+    end_read(self, -1, EAGAIN);
+    return nullptr;
+  }
   // The socket is non-blocking, so the interpreter is kept across the call.
   ssize_t n = recv(fd, PyBytes_AS_STRING(data), read_size, 0);
   int err = errno;
   if (n == read_size) n = read_rest(fd, &data, n, &err);
+  end_read(self, n, err);
   if (n <= 0) {
     Py_CLEAR(data);
   } else if (_PyBytes_Resize(&data, n) < 0) {
@@ -150,35 +156,47 @@ PyObject* read_data_received(PyObject* self, PyObject*) {
   return finish_read(self, n, err, names.data_received, data, "Fatal error: protocol.data_received() call failed.");
 }
 
-PyObject* read_get_buffer(PyObject* self, PyObject*) {
-  int lost = attr_true(self, names.conn_lost);
-  if (lost) return lost < 0 ? nullptr : Py_NewRef(Py_None);
+// get_buffer(-1) as asyncio's _read_ready__get_buffer calls it. On success
+// fills view (release it, and DECREF *buf, after) and returns Py_True
+// (borrowed); otherwise what the read returns (None when handled, nullptr
+// to propagate).
+PyObject* protocol_buffer(PyObject* self, PyObject** buf, Py_buffer* view) {
   PyObject* minus_one = PyLong_FromLong(-1);
   if (!minus_one) return nullptr;
-  PyObject* buf = call_protocol(self, names.get_buffer, minus_one);
+  *buf = call_protocol(self, names.get_buffer, minus_one);
   Py_DECREF(minus_one);
-  if (!buf) return fail(self, "Fatal error: protocol.get_buffer() call failed.");
-  Py_ssize_t length = PyObject_Length(buf);
+  if (!*buf) return fail(self, "Fatal error: protocol.get_buffer() call failed.");
+  Py_ssize_t length = PyObject_Length(*buf);
   if (length <= 0) {
-    Py_DECREF(buf);
+    Py_CLEAR(*buf);
     if (length == 0) PyErr_SetString(PyExc_RuntimeError, "get_buffer() returned an empty buffer");
     return fail(self, "Fatal error: protocol.get_buffer() call failed.");
   }
-  Py_buffer view;
-  if (PyObject_GetBuffer(buf, &view, PyBUF_WRITABLE) < 0) {
-    Py_DECREF(buf);
+  if (PyObject_GetBuffer(*buf, view, PyBUF_WRITABLE) < 0) {
+    Py_CLEAR(*buf);
     return fail(self, "Fatal read error on socket transport");
   }
+  return Py_True;
+}
+
+PyObject* read_get_buffer(PyObject* self, PyObject*) {
+  int lost = attr_true(self, names.conn_lost);
+  if (lost) return lost < 0 ? nullptr : Py_NewRef(Py_None);
   int fd = fd_of(self);
-  ssize_t n = -1;
-  int err = 0;
-  if (fd >= 0) {
-    n = recv(fd, view.buf, static_cast<std::size_t>(view.len), 0);  // non-blocking
-    err = errno;
+  if (fd < 0 && PyErr_Occurred()) return nullptr;
+  if (int turn = begin_read(self); turn <= 0) return turn < 0 ? nullptr : Py_NewRef(Py_None);
+  PyObject* buf = nullptr;
+  Py_buffer view;
+  PyObject* got = protocol_buffer(self, &buf, &view);
+  if (got != Py_True) {
+    end_read(self, -1, EAGAIN);
+    return got;
   }
+  ssize_t n = recv(fd, view.buf, static_cast<std::size_t>(view.len), 0);  // non-blocking
+  int err = errno;
+  end_read(self, n, err);
   PyBuffer_Release(&view);
   Py_DECREF(buf);
-  if (fd < 0 && PyErr_Occurred()) return nullptr;
   PyObject* nbytes = n > 0 ? PyLong_FromSsize_t(n) : nullptr;
   return finish_read(self, n, err, names.buffer_updated, nbytes, "Fatal error: protocol.buffer_updated() call failed.");
 }
@@ -275,15 +293,50 @@ PyMethodDef methods[] = {
     {"_read_ready__data_received", read_data_received, METH_NOARGS, nullptr},
     {"_read_ready__get_buffer", read_get_buffer, METH_NOARGS, nullptr},
     {"write", write, METH_O, "Write data to the transport (asyncio.Transport.write)."},
+    {"_attach_stream", attach_stream, METH_O, "Lets an I/O thread read the socket too (pyloop/_loop.py)."},
+    {"_detach_stream", detach_stream, METH_NOARGS, "Takes the socket back from the I/O thread."},
+    {"_deliver_backlog", deliver_backlog, METH_NOARGS, "Hands reads held while paused to the protocol."},
+    {"_held_reads", held_reads, METH_NOARGS, "Whether reads are held for the protocol."},
     {nullptr, nullptr, 0, nullptr},
 };
 
 }  // namespace
 
+PyObject* transport_received(PyObject* self, ssize_t n, int err, PyObject* data) {
+  return finish_read(self, n, err, names.data_received, data, "Fatal error: protocol.data_received() call failed.");
+}
+
+PyObject* transport_received_into(PyObject* self, const char* data, std::size_t len, std::size_t* used) {
+  *used = 0;
+  PyObject* buf = nullptr;
+  Py_buffer view;
+  PyObject* got = protocol_buffer(self, &buf, &view);
+  if (got != Py_True) return got;
+  std::size_t n = std::min(len, static_cast<std::size_t>(view.len));
+  std::memcpy(view.buf, data, n);
+  PyBuffer_Release(&view);
+  Py_DECREF(buf);
+  *used = n;
+  PyObject* nbytes = PyLong_FromSize_t(n);
+  return finish_read(self, static_cast<ssize_t>(n), 0, names.buffer_updated, nbytes,
+                     "Fatal error: protocol.buffer_updated() call failed.");
+}
+
+int transport_buffered(PyObject* self) {
+  PyObject* cb = PyObject_GetAttr(self, names.read_ready_cb);
+  if (!cb) return -1;
+  // asyncio's set_protocol picks the get_buffer variant for a BufferedProtocol.
+  bool buffered = PyCFunction_Check(cb) && PyCFunction_GET_FUNCTION(cb) == read_get_buffer;
+  Py_DECREF(cb);
+  return buffered ? 1 : 0;
+}
+
 PyTypeObject TransportCoreType = {.ob_base = PyVarObject_HEAD_INIT(nullptr, 0).tp_name = "pyloop._native.TransportCore"};
 
 int register_transport_core(PyObject* module) {
   if (intern_all() < 0) return -1;
+  // No fields of its own: asyncio's transport classes define __slots__, and
+  // a second base with a C layout would conflict with them.
   TransportCoreType.tp_basicsize = sizeof(PyObject);
   TransportCoreType.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE;
   TransportCoreType.tp_doc = "Native per-message paths of pyloop's socket transport.";

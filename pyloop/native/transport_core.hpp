@@ -1,13 +1,63 @@
-// TransportCore: native fast paths of pyloop's socket transport (see
-// transport_core.cpp). Threading: the loop thread's.
+// TransportCore: native paths of pyloop's socket transport (see
+// transport_core.cpp), and its link to an I/O thread (transport_stream.cpp).
+// Threading: the loop thread's, like the transport.
 #pragma once
 
 #include <Python.h>
 
+#include <cstddef>
+#include <deque>
+
+#include "pyloop/rt/inbox.hpp"
+#include "pyloop/rt/io_thread.hpp"
+#include "pyloop/rt/stream.hpp"
+
 namespace pyloop::py {
+
+struct LoopState;
+
+// A transport's share in an rt::Stream: the socket it reads together with an
+// I/O thread. Owned by the transport; the Stream itself is handed to the I/O
+// thread to delete when the transport lets go (detach_stream).
+struct StreamLink {
+  rt::Stream* stream;
+  rt::IoThread* io;
+  PyObject* transport;  // borrowed: the transport detaches before it goes
+  // Reads of the I/O thread the protocol has not had yet: reading is paused,
+  // or a BufferedProtocol took part of one.
+  std::deque<rt::CompletionPtr> backlog;
+};
 
 extern PyTypeObject TransportCoreType;
 
 int register_transport_core(PyObject* module);
+
+// The protocol calls of a read, in transport_core.cpp. Both return None when
+// done (an error already handled as asyncio does), nullptr when an exception
+// must propagate.
+// data_received(data) (data: a new reference, taken) or, for n <= 0, EOF
+// (0) or the error `err` (-1).
+PyObject* transport_received(PyObject* self, ssize_t n, int err, PyObject* data);
+// get_buffer(-1), copies what fits of data[0..len), buffer_updated(count);
+// sets *used to the count.
+PyObject* transport_received_into(PyObject* self, const char* data, std::size_t len, std::size_t* used);
+// Whether the protocol is a BufferedProtocol (asyncio's set_protocol choice).
+int transport_buffered(PyObject* self);
+
+// In transport_stream.cpp. _attach_stream(loop) / _detach_stream().
+PyObject* attach_stream(PyObject* self, PyObject* loop);
+PyObject* detach_stream(PyObject* self, PyObject* unused);
+// Before the loop reads the socket itself: 1 to go ahead (the read claim is
+// held; call end_read after), 0 to skip (the I/O thread is reading, or has
+// reads the protocol has not had: those are handed over now), -1 on error.
+int begin_read(PyObject* self);
+void end_read(PyObject* self, ssize_t n, int err);
+// _deliver_backlog(): hands held reads to the protocol (resume_reading).
+PyObject* deliver_backlog(PyObject* self, PyObject* unused);
+// _held_reads() -> bool: whether there is anything for _deliver_backlog.
+PyObject* held_reads(PyObject* self, PyObject* unused);
+// A ReadChunk from the inbox for the transport with that stream id: held,
+// and handed to the protocol now if `now` and reading is not paused.
+int deliver_chunk(LoopState& s, rt::CompletionPtr chunk, bool now);
 
 }  // namespace pyloop::py

@@ -17,6 +17,8 @@ std::uint32_t to_epoll(std::uint32_t interest) {
   std::uint32_t ev = 0;
   if (interest & readable) ev |= EPOLLIN;
   if (interest & writable) ev |= EPOLLOUT;
+  if (interest & exclusive) ev |= EPOLLEXCLUSIVE;
+  if (interest & edge) ev |= EPOLLET;
   return ev;
 }
 

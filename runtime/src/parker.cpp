@@ -25,12 +25,18 @@ Parker::Parker() : _reactor(make_epoll_reactor()) {
 
 Parker::~Parker() { close(_event_fd); }
 
-int Parker::watch(int fd, std::uint32_t interest) noexcept {
-  auto token = static_cast<std::uint64_t>(fd);
-  int err = _reactor->modify(fd, interest, token);
-  // Not registered yet, or the kernel dropped it when an earlier fd with this
-  // number was closed.
-  if (err == ENOENT) err = _reactor->add(fd, interest, token);
+int Parker::watch(int fd, std::uint32_t interest, std::uint64_t token) noexcept {
+  // The kernel refuses to modify an exclusive registration (EINVAL), in
+  // either direction: those are replaced.
+  int err = (interest & exclusive) ? EINVAL : _reactor->modify(fd, interest, token);
+  if (err == EINVAL) {
+    err = _reactor->remove(fd);
+    if (err == 0 || err == ENOENT) err = _reactor->add(fd, interest, token);
+  } else if (err == ENOENT) {
+    // Not registered yet, or the kernel dropped it when an earlier fd with
+    // this number was closed.
+    err = _reactor->add(fd, interest, token);
+  }
   return err;
 }
 

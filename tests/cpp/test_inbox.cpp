@@ -18,11 +18,11 @@ TEST(resolver_posts_result_to_inbox_and_wakes_it) {
   request.socktype = SOCK_STREAM;
   resolve(inbox, 7, request);
   ReadyEvent ready[4];
-  std::unique_ptr<Completion> got;
+  CompletionPtr got;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!got && std::chrono::steady_clock::now() < deadline) {
     inbox->parker.park(5.0, [&] { return !inbox->empty(); }, ready);
-    inbox->drain([&](std::unique_ptr<Completion> c) { got = std::move(c); });
+    inbox->drain([&](CompletionPtr c) { got = std::move(c); });
   }
   CHECK(got != nullptr);
   auto* result = dynamic_cast<ResolveResult*>(got.get());
@@ -41,11 +41,11 @@ TEST(resolver_reports_getaddrinfo_errors) {
   request.host = "127.0.0.1";
   request.port = "no-such-service";
   resolve(inbox, 1, request);
-  std::unique_ptr<Completion> got;
+  CompletionPtr got;
   ReadyEvent ready[4];
   while (!got) {
     inbox->parker.park(5.0, [&] { return !inbox->empty(); }, ready);
-    inbox->drain([&](std::unique_ptr<Completion> c) { got = std::move(c); });
+    inbox->drain([&](CompletionPtr c) { got = std::move(c); });
   }
   auto* result = dynamic_cast<ResolveResult*>(got.get());
   CHECK(result && result->gai_error != 0 && result->addresses.empty());

@@ -34,7 +34,11 @@ class Parker {
   // Owner only. Watches fd for the interest set (0 keeps it registered but
   // silent); ready fds come back from park() with the fd as their token.
   // Returns 0 or an errno value.
-  int watch(int fd, std::uint32_t interest) noexcept;
+  int watch(int fd, std::uint32_t interest) noexcept { return watch(fd, interest, static_cast<std::uint64_t>(fd)); }
+  // Owner only. The same with a token of the caller's choosing (never ~0).
+  // An `exclusive` registration is removed and added anew, which puts this
+  // reactor behind any other registered exclusively for fd.
+  int watch(int fd, std::uint32_t interest, std::uint64_t token) noexcept;
   // Owner only. Stops watching fd; a fd already closed is not an error.
   void unwatch(int fd) noexcept;
 

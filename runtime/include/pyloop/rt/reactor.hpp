@@ -17,6 +17,14 @@ namespace pyloop::rt {
 enum Interest : std::uint32_t {
   readable = 1u << 0,
   writable = 1u << 1,
+  // Registration flags, not events. `exclusive`: when the fd turns ready,
+  // the kernel wakes only one of the reactors registered with it this way,
+  // the first-registered one that has a thread waiting (see io_thread.hpp
+  // for how pyloop uses that). Such a registration cannot be modified, only
+  // removed and added again (at the back of the line). `edge`: reported
+  // once per readiness change instead of for as long as it lasts.
+  exclusive = 1u << 4,
+  edge = 1u << 5,
 };
 
 struct ReadyEvent {

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <iterator>
 
 #include "pyloop/rt/parker.hpp"
 
@@ -27,6 +28,16 @@ class RemoteQueue {
   bool push(T item) {
     if (!_queue.enqueue(std::move(item))) return false;
     _pending.fetch_add(1, std::memory_order_seq_cst);  // pairs with Parker, see there
+    _parker.unpark();
+    return true;
+  }
+
+  // Any thread. Pushes items[0..count) as one batch, with one wake-up at
+  // most: the I/O threads hand over a reactor iteration's completions so.
+  bool push_bulk(T* items, std::size_t count) {
+    if (count == 0) return true;
+    if (!_queue.enqueue_bulk(std::make_move_iterator(items), count)) return false;
+    _pending.fetch_add(static_cast<std::ptrdiff_t>(count), std::memory_order_seq_cst);  // pairs with Parker
     _parker.unpark();
     return true;
   }

@@ -1,0 +1,29 @@
+// The drain of the loop's inbox into Python calls: reads an I/O thread made
+// go to their transport's protocol, resolver results to their futures.
+//
+// Threading: the loop thread's. It runs right after the loop's poll and
+// before the callbacks that poll made ready, so a read the I/O thread made
+// reaches the protocol before any read the loop makes itself this iteration.
+#include "loop_core.hpp"
+#include "loop_state.hpp"
+#include "transport_core.hpp"
+
+namespace pyloop::py {
+
+int deliver_completions(LoopCoreObject* self) {
+  LoopState& s = *self->state;
+  int rc = 0;
+  s.inbox->drain([&](rt::CompletionPtr c) {
+    // After an exception (SystemExit, KeyboardInterrupt) the loop stops:
+    // reads are held for when it runs again, resolver results are dropped.
+    if (s.streams.contains(c->id)) {
+      int r = deliver_chunk(s, std::move(c), rc == 0);
+      if (rc == 0) rc = r;
+    } else if (rc == 0) {
+      rc = settle_completion(self, std::move(c));
+    }
+  });
+  return rc;
+}
+
+}  // namespace pyloop::py

@@ -1,0 +1,196 @@
+// A socket transport shared with an I/O thread (rt::IoThread explains the
+// mechanism): attaching and detaching, the loop's turn to read, and handing
+// the I/O thread's reads (ReadChunks from the loop's inbox) to the protocol
+// in order, holding them while reading is paused.
+//
+// Threading: the loop thread's. The links live in the LoopState, by stream
+// id (for the inbox) and by fd (for the transport's own calls, and for
+// fd_watch.cpp, which keeps the registrations in the order the mechanism
+// needs). A transport object has no room for the link itself: asyncio's
+// transports use __slots__.
+#include <cerrno>
+#include <new>
+#include <system_error>
+
+#include "loop_core.hpp"
+#include "loop_state.hpp"
+#include "transport_core.hpp"
+
+namespace pyloop::py {
+
+namespace {
+
+LoopState* state_of(PyObject* self) {
+  PyObject* loop = PyObject_GetAttrString(self, "_loop");
+  if (!loop) {
+    PyErr_Clear();
+    return nullptr;
+  }
+  LoopState* s = PyObject_TypeCheck(loop, &LoopCoreType) ? reinterpret_cast<LoopCoreObject*>(loop)->state : nullptr;
+  Py_DECREF(loop);  // the transport holds the loop
+  return s;
+}
+
+// The transport's link, if an I/O thread shares its socket.
+StreamLink* link_of(PyObject* self) {
+  LoopState* s = state_of(self);
+  if (!s || s->stream_fds.empty()) return nullptr;
+  PyObject* fd_obj = PyObject_GetAttrString(self, "_sock_fd");
+  if (!fd_obj) {
+    PyErr_Clear();
+    return nullptr;
+  }
+  long fd = PyLong_AsLong(fd_obj);
+  Py_DECREF(fd_obj);
+  if (fd == -1 && PyErr_Occurred()) {
+    PyErr_Clear();
+    return nullptr;
+  }
+  auto it = s->stream_fds.find(static_cast<int>(fd));
+  // A closed transport's fd number may belong to a newer one by now.
+  return it != s->stream_fds.end() && it->second->transport == self ? it->second : nullptr;
+}
+
+bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
+
+// Hands one held chunk (or what is left of it) to the protocol. Returns what
+// a read returns: None, or nullptr to propagate.
+PyObject* deliver_front(PyObject* self, StreamLink& link) {
+  auto* chunk = static_cast<rt::ReadChunk*>(link.backlog.front().get());
+  auto finish = [&] {
+    link.backlog.pop_front();
+    link.stream->chunk_delivered();
+  };
+  if (chunk->length <= 0) {
+    long n = chunk->length;
+    int err = chunk->error;
+    finish();
+    return transport_received(self, n, err, nullptr);
+  }
+  int buffered = transport_buffered(self);
+  if (buffered < 0) return nullptr;
+  const char* data = chunk->data.get() + chunk->consumed;
+  std::size_t left = static_cast<std::size_t>(chunk->length) - chunk->consumed;
+  if (!buffered) {
+    // Built before the chunk goes back to its pool: the one copy of the
+    // I/O thread's read.
+    PyObject* bytes = PyBytes_FromStringAndSize(data, static_cast<Py_ssize_t>(left));
+    if (!bytes) return nullptr;
+    finish();
+    return transport_received(self, static_cast<ssize_t>(left), 0, bytes);
+  }
+  std::size_t used = 0;
+  PyObject* r = transport_received_into(self, data, left, &used);
+  // The protocol may have detached the transport (closed it) meanwhile.
+  if (StreamLink* now = link_of(self); now == &link && !link.backlog.empty()) {
+    chunk->consumed += used;
+    if (chunk->consumed >= static_cast<std::size_t>(chunk->length) || !r || used == 0) finish();
+  }
+  return r;
+}
+
+// Delivers held chunks while the transport is attached, reading and alive.
+int drain_backlog(PyObject* self) {
+  for (;;) {
+    StreamLink* link = link_of(self);
+    if (!link || link->backlog.empty() || link->stream->paused()) return 0;
+    PyObject* lost = PyObject_GetAttrString(self, "_conn_lost");
+    if (!lost) return -1;
+    int is_lost = PyObject_IsTrue(lost);
+    Py_DECREF(lost);
+    if (is_lost) {
+      // asyncio reads nothing once the connection is being lost.
+      while (!link->backlog.empty()) {
+        link->backlog.pop_front();
+        link->stream->chunk_delivered();
+      }
+      return is_lost < 0 ? -1 : 0;
+    }
+    PyObject* r = deliver_front(self, *link);
+    if (!r) return -1;
+    Py_DECREF(r);
+  }
+}
+
+}  // namespace
+
+PyObject* attach_stream(PyObject* self, PyObject* loop) {
+  if (!PyObject_TypeCheck(loop, &LoopCoreType)) Py_RETURN_NONE;
+  LoopState& s = *reinterpret_cast<LoopCoreObject*>(loop)->state;
+  PyObject* fd_obj = PyObject_GetAttrString(self, "_sock_fd");
+  if (!fd_obj) return nullptr;
+  long fd = PyLong_AsLong(fd_obj);
+  Py_DECREF(fd_obj);
+  if (fd == -1 && PyErr_Occurred()) return nullptr;
+  try {
+    rt::IoThread* io = rt::IoThreads::shared().pick();
+    if (!io || fd < 0 || s.stream_fds.contains(static_cast<int>(fd))) Py_RETURN_NONE;
+    std::uint64_t id = s.next_completion_id++;
+    auto* link = new StreamLink{new rt::Stream(static_cast<int>(fd), id, s.inbox), io, self, {}};
+    s.streams.emplace(id, link);
+    s.stream_fds.emplace(static_cast<int>(fd), link);
+  } catch (const std::system_error& e) {
+    // No I/O thread could be started: the loop reads this socket alone.
+    s.log->warn("no I/O thread for fd {}: {}", fd, e.what());
+  } catch (const std::bad_alloc&) {
+    return PyErr_NoMemory();
+  }
+  // The I/O thread registers the fd once the loop watches it (fd_watch.cpp).
+  Py_RETURN_NONE;
+}
+
+PyObject* detach_stream(PyObject* self, PyObject*) {
+  StreamLink* link = link_of(self);
+  if (!link) Py_RETURN_NONE;
+  LoopState& s = *state_of(self);
+  s.streams.erase(link->stream->id());
+  s.stream_fds.erase(link->stream->fd());
+  // From here the I/O thread never touches the fd, which may then be closed.
+  link->stream->claim_forever();
+  link->io->retire(link->stream);
+  delete link;  // held chunks go back to their pool
+  Py_RETURN_NONE;
+}
+
+int begin_read(PyObject* self) {
+  StreamLink* link = link_of(self);
+  if (!link) return 1;
+  if (!link->backlog.empty()) return drain_backlog(self);
+  if (!link->stream->try_claim()) return 0;
+  if (link->stream->has_undelivered() || link->stream->finished()) {
+    link->stream->release();
+    return 0;
+  }
+  return 1;
+}
+
+void end_read(PyObject* self, ssize_t n, int err) {
+  StreamLink* link = link_of(self);
+  if (!link) return;
+  if (n == 0 || (n < 0 && !would_block(err))) link->stream->set_finished();
+  link->stream->release();
+}
+
+PyObject* deliver_backlog(PyObject* self, PyObject*) {
+  if (drain_backlog(self) < 0) return nullptr;
+  Py_RETURN_NONE;
+}
+
+PyObject* held_reads(PyObject* self, PyObject*) {
+  StreamLink* link = link_of(self);
+  return PyBool_FromLong(link && !link->backlog.empty());
+}
+
+int deliver_chunk(LoopState& s, rt::CompletionPtr chunk, bool now) {
+  auto it = s.streams.find(chunk->id);
+  if (it == s.streams.end()) return 0;  // its transport is gone: dropped
+  PyObject* self = it->second->transport;
+  it->second->backlog.push_back(std::move(chunk));
+  if (!now) return 0;
+  Py_INCREF(self);  // the protocol may drop the last other reference
+  int rc = drain_backlog(self);
+  Py_DECREF(self);
+  return rc;
+}
+
+}  // namespace pyloop::py

@@ -1,0 +1,87 @@
+// IoThread: a native thread that reads sockets for loops while they are busy.
+//
+// How a read finds the idle thread (DESIGN.md lesson 6). A Stream's fd is
+// registered exclusively (EPOLLEXCLUSIVE, level-triggered) with its loop's
+// own epoll, and after that, exclusively and edge-triggered, with an I/O
+// thread's. When data arrives, the kernel wakes only the first of those two
+// that has a thread waiting in epoll_wait:
+// - the loop thread, if it is parked. It reads and answers on its own, with
+//   no hand-off at all, so a request/response at concurrency 1 costs one
+//   wake-up, as in a single-threaded loop, and the I/O thread sleeps on;
+// - the I/O thread otherwise, i.e. while the loop runs Python. It reads into
+//   pooled ReadChunks and hands every read of one reactor iteration to each
+//   loop in one bulk enqueue, with at most one wake-up (none when the loop
+//   is running), so reading overlaps with the loop's work.
+// Neither thread ever waits for the other: a Stream's read claim decides
+// who reads when both look at once (stream.hpp).
+//
+// Threading: the thread itself runs the reactor. attach, rearm and retire
+// are called by the loop thread that owns the stream; they change the
+// reactor's registrations, which the kernel makes safe from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "pyloop/rt/parker.hpp"
+#include "pyloop/rt/read_chunk.hpp"
+#include "pyloop/rt/remote_queue.hpp"
+#include "pyloop/rt/stream.hpp"
+
+namespace pyloop::rt {
+
+class IoThread {
+ public:
+  IoThread();   // starts the thread; throws std::system_error
+  ~IoThread();  // stops and joins it
+  IoThread(const IoThread&) = delete;
+  IoThread& operator=(const IoThread&) = delete;
+
+  // Registers the stream's fd, behind the loop's own exclusive registration
+  // (make that one first). Returns 0 or an errno value.
+  int attach(Stream& stream) noexcept;
+  // Registers it again, after the loop has re-made its own exclusive
+  // registration (which put the loop behind this thread).
+  void rearm(Stream& stream) noexcept { attach(stream); }
+  // Unregisters the stream and deletes it on this thread once no event it
+  // has already collected can name it. Call after stream.claim_forever(),
+  // before closing the fd.
+  void retire(Stream* stream);
+
+ private:
+  void run();
+  void read(Stream& stream);
+  void flush();
+
+  Parker _parker;
+  RemoteQueue<Stream*> _retired{_parker};
+  BufferPool _pool;
+  // This iteration's reads, in order, with the inbox each one goes to.
+  std::vector<std::pair<Inbox*, Completion*>> _batch;
+  std::vector<Completion*> _run;
+  std::atomic<bool> _stopping{false};
+  std::thread _thread;
+};
+
+// The process's I/O threads: PYLOOP_IO_THREADS of them, by default one per
+// four cores this process may run on (at least one with two cores or more,
+// none with one core, where an I/O thread could only take turns with the
+// loop on that core), started when first needed, never stopped.
+class IoThreads {
+ public:
+  static IoThreads& shared();
+  [[nodiscard]] int count() const noexcept { return _count; }
+  // The thread for a new stream (round-robin); nullptr when count() is 0.
+  IoThread* pick();
+
+ private:
+  IoThreads();
+  int _count;
+  std::vector<std::unique_ptr<IoThread>> _threads;
+  std::atomic<unsigned> _next{0};
+};
+
+}  // namespace pyloop::rt

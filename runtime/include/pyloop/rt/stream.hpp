@@ -1,0 +1,81 @@
+// Stream: a connected socket that a loop thread and an I/O thread share.
+//
+// The loop thread owns the transport, the fd and every write; reads are done
+// by whichever of the two threads is idle when data arrives (see
+// io_thread.hpp). A read by the I/O thread comes to the loop as a ReadChunk
+// in the loop's inbox, in order, before anything the loop reads itself.
+//
+// Threading: read_claim is taken (try_claim) by a thread before it reads the
+// socket and given back (release) after; it never waits. `undelivered`
+// counts chunks the I/O thread read that the loop has not handed to the
+// protocol yet: while it is non-zero the loop does not read the socket
+// itself, which keeps the bytes in order. set_paused, close and the
+// counter's decrement are the loop thread's; the rest is for both.
+//
+// Memory ordering: the I/O thread counts a chunk (undelivered) before it
+// gives the claim back with a release store; the loop takes the claim with
+// an acquire exchange and only then reads the count, so it always sees the
+// chunks read before it got the claim.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <thread>
+
+#include "pyloop/rt/inbox.hpp"
+
+namespace pyloop::rt {
+
+class IoThread;
+
+class Stream {
+ public:
+  Stream(int fd, std::uint64_t id, std::shared_ptr<Inbox> inbox) : _fd(fd), _id(id), _inbox(std::move(inbox)) {}
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  [[nodiscard]] int fd() const noexcept { return _fd; }
+  [[nodiscard]] std::uint64_t id() const noexcept { return _id; }
+  [[nodiscard]] Inbox& inbox() const noexcept { return *_inbox; }
+
+  // Either thread: the right to read the socket now. Never waits.
+  bool try_claim() noexcept { return !_read_claim.exchange(true, std::memory_order_acquire); }
+  void release() noexcept { _read_claim.store(false, std::memory_order_release); }
+
+  // Loop thread: while paused (pause_reading, or no reader at all) the I/O
+  // thread leaves the socket alone. Relaxed: a read that races with pausing
+  // is delivered after resume_reading, like one already in the inbox.
+  void set_paused(bool paused) noexcept { _paused.store(paused, std::memory_order_relaxed); }
+  [[nodiscard]] bool paused() const noexcept { return _paused.load(std::memory_order_relaxed); }
+
+  // Holding the claim: EOF or an error was read, so neither thread reads
+  // again (the claim's acquire/release orders these plain accesses).
+  void set_finished() noexcept { _finished = true; }
+  [[nodiscard]] bool finished() const noexcept { return _finished; }
+
+  // I/O thread, before release(): one more chunk on its way to the loop.
+  // Relaxed: published by release()'s store.
+  void count_chunk() noexcept { _undelivered.fetch_add(1, std::memory_order_relaxed); }
+  // Loop thread: a chunk reached the protocol (or was dropped).
+  void chunk_delivered() noexcept { _undelivered.fetch_sub(1, std::memory_order_relaxed); }
+  // Loop thread, holding the claim.
+  [[nodiscard]] bool has_undelivered() const noexcept { return _undelivered.load(std::memory_order_relaxed) > 0; }
+
+  // Loop thread, before the fd is closed: takes the claim for good, waiting
+  // out a read the I/O thread has begun (one pass over the socket at most).
+  void claim_forever() noexcept {
+    while (!try_claim()) std::this_thread::yield();
+  }
+
+ private:
+  const int _fd;
+  const std::uint64_t _id;
+  const std::shared_ptr<Inbox> _inbox;
+  bool _finished = false;  // guarded by _read_claim
+  std::atomic<bool> _read_claim{false};
+  std::atomic<bool> _paused{true};
+  std::atomic<int> _undelivered{0};
+};
+
+}  // namespace pyloop::rt

@@ -1,0 +1,130 @@
+#include "pyloop/rt/io_thread.hpp"
+
+#include <sched.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "pyloop/rt/log.hpp"
+
+namespace pyloop::rt {
+
+namespace {
+
+// Reads per ready event at most, so one busy socket can't starve the rest;
+// what is left is seen by the loop's level-triggered registration.
+constexpr int reads_per_event = 4;
+
+int default_count() {
+  cpu_set_t cpus;
+  int cores = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+  return cores > 1 ? std::clamp(cores / 4, 1, 8) : 0;
+}
+
+int configured_count() {
+  if (const char* text = std::getenv("PYLOOP_IO_THREADS"); text && *text) {
+    char* end = nullptr;
+    long n = std::strtol(text, &end, 10);
+    if (*end == '\0' && n >= 0 && n <= 64) return static_cast<int>(n);
+    log::get("io")->warn("PYLOOP_IO_THREADS={} is not a count from 0 to 64; using the default", text);
+  }
+  return default_count();
+}
+
+}  // namespace
+
+IoThread::IoThread() : _thread([this] { run(); }) {}
+
+IoThread::~IoThread() {
+  _stopping.store(true, std::memory_order_seq_cst);  // pairs with park()'s check
+  _parker.unpark();
+  _thread.join();
+  _retired.drain([](Stream* s) { delete s; });
+}
+
+int IoThread::attach(Stream& stream) noexcept {
+  return _parker.watch(stream.fd(), readable | exclusive | edge, reinterpret_cast<std::uint64_t>(&stream));
+}
+
+void IoThread::retire(Stream* stream) {
+  _parker.unwatch(stream->fd());
+  _retired.push(stream);
+}
+
+void IoThread::run() {
+  log::get("io")->debug("I/O thread {} started", static_cast<void*>(this));
+  ReadyEvent events[256];
+  auto has_work = [this] { return !_retired.empty() || _stopping.load(std::memory_order_seq_cst); };
+  while (!_stopping.load(std::memory_order_relaxed)) {
+    int n = _parker.park(-1.0, has_work, events);
+    for (int i = 0; i < n; ++i) read(*reinterpret_cast<Stream*>(events[i].token));
+    flush();
+    // Retired streams go only now: no event collected above names them
+    // after this point, and nothing later will (they are unregistered).
+    _retired.drain([](Stream* s) { delete s; });
+    _pool.reclaim();
+  }
+}
+
+void IoThread::read(Stream& stream) {
+  if (stream.paused() || !stream.try_claim()) return;
+  for (int pass = 0; pass < reads_per_event && !stream.finished(); ++pass) {
+    ReadChunk* chunk = _pool.take();
+    ssize_t n;
+    do {
+      n = recv(stream.fd(), chunk->data.get(), ReadChunk::capacity, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      _pool.put(chunk);
+      break;
+    }
+    chunk->id = stream.id();
+    chunk->length = n;
+    chunk->error = n < 0 ? errno : 0;
+    stream.count_chunk();
+    _batch.emplace_back(&stream.inbox(), chunk);
+    if (n <= 0) stream.set_finished();
+    if (n < static_cast<ssize_t>(ReadChunk::capacity)) break;  // the socket is drained
+  }
+  stream.release();
+}
+
+void IoThread::flush() {
+  if (_batch.empty()) return;
+  // One bulk hand-over per inbox, each in read order.
+  std::stable_sort(_batch.begin(), _batch.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (std::size_t i = 0; i < _batch.size();) {
+    Inbox* inbox = _batch[i].first;
+    _run.clear();
+    for (; i < _batch.size() && _batch[i].first == inbox; ++i) _run.push_back(_batch[i].second);
+    inbox->post_bulk(_run.data(), _run.size());
+  }
+  _batch.clear();
+}
+
+IoThreads& IoThreads::shared() {
+  // Leaked on purpose: I/O threads serve loops until the process exits, and
+  // joining them from a static destructor would race with interpreter
+  // shutdown.
+  static IoThreads* threads = new IoThreads();
+  return *threads;
+}
+
+IoThreads::IoThreads() : _count(configured_count()) {
+  _threads.reserve(static_cast<std::size_t>(_count));
+  for (int i = 0; i < _count; ++i) _threads.push_back(std::make_unique<IoThread>());
+  log::get("io")->debug("{} I/O threads", _count);
+}
+
+IoThread* IoThreads::pick() {
+  if (_count == 0) return nullptr;
+  // Relaxed: any spread will do; this runs once per connection.
+  unsigned i = _next.fetch_add(1, std::memory_order_relaxed);
+  return _threads[i % static_cast<unsigned>(_count)].get();
+}
+
+}  // namespace pyloop::rt
