@@ -6,6 +6,7 @@
 
 #include "handle.hpp"
 #include "loop_core.hpp"
+#include "pyloop/rt/io_thread.hpp"
 #include "pyloop/rt/log.hpp"
 #include "python_helpers.hpp"
 #include "transport_core.hpp"
@@ -54,6 +55,16 @@ PYBIND11_MODULE(_native, m, py::mod_gil_not_used()) {
       pyloop::py::register_transport_core(m.ptr()) < 0 || PyModule_AddFunctions(m.ptr(), raw_functions) < 0)
     throw py::error_already_set();
   m.def("build_config", &build_config, "Versions and options this extension was built with.");
+  m.def(
+      "io_stats",
+      [] {
+        auto& threads = pyloop::rt::IoThreads::shared();
+        py::dict stats;
+        stats["threads"] = threads.count();
+        stats["reads"] = threads.reads();
+        return stats;
+      },
+      "The process's I/O threads: how many (PYLOOP_IO_THREADS) and the chunks they have read.");
   m.def("configure_logging", &pyloop::rt::log::configure, py::arg("spec"),
         "Sets spdlog levels, in PYLOOP_LOG's syntax (e.g. 'debug' or 'warn,pyloop.loop=trace').");
 }

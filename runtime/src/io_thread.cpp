@@ -86,6 +86,7 @@ void IoThread::read(Stream& stream) {
     chunk->length = n;
     chunk->error = n < 0 ? errno : 0;
     stream.count_chunk();
+    _reads.store(_reads.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     _batch.emplace_back(&stream.inbox(), chunk);
     if (n <= 0) stream.set_finished();
     if (n < static_cast<ssize_t>(ReadChunk::capacity)) break;  // the socket is drained
@@ -118,6 +119,12 @@ IoThreads::IoThreads() : _count(configured_count()) {
   _threads.reserve(static_cast<std::size_t>(_count));
   for (int i = 0; i < _count; ++i) _threads.push_back(std::make_unique<IoThread>());
   log::get("io")->debug("{} I/O threads", _count);
+}
+
+std::uint64_t IoThreads::reads() const noexcept {
+  std::uint64_t total = 0;
+  for (const auto& thread : _threads) total += thread->reads();
+  return total;
 }
 
 IoThread* IoThreads::pick() {

@@ -51,6 +51,9 @@ class IoThread {
   // before closing the fd.
   void retire(Stream* stream);
 
+  // Chunks this thread has read (for tests and stats).
+  [[nodiscard]] std::uint64_t reads() const noexcept { return _reads.load(std::memory_order_relaxed); }
+
  private:
   void run();
   void read(Stream& stream);
@@ -63,6 +66,8 @@ class IoThread {
   std::vector<std::pair<Inbox*, Completion*>> _batch;
   std::vector<Completion*> _run;
   std::atomic<bool> _stopping{false};
+  // Written by this thread only; relaxed: a statistic, read by anyone.
+  std::atomic<std::uint64_t> _reads{0};
   std::thread _thread;
 };
 
@@ -76,6 +81,8 @@ class IoThreads {
   [[nodiscard]] int count() const noexcept { return _count; }
   // The thread for a new stream (round-robin); nullptr when count() is 0.
   IoThread* pick();
+  // Chunks all of them have read.
+  [[nodiscard]] std::uint64_t reads() const noexcept;
 
  private:
   IoThreads();

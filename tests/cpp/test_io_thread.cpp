@@ -1,0 +1,171 @@
+// I/O threads: the buffer pool, reads handed to the loop in order, and the
+// kernel choosing a parked loop over the I/O thread.
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "check.hpp"
+#include "pyloop/rt/io_thread.hpp"
+
+using namespace pyloop::rt;
+
+namespace {
+
+struct SocketPair {
+  int loop_end = -1, peer = -1;
+  SocketPair() {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {
+      loop_end = sv[0];
+      peer = sv[1];
+      int on = 1;
+      ioctl(loop_end, FIONBIO, &on);  // the loop's end is non-blocking, as a transport's
+    }
+  }
+  ~SocketPair() {
+    if (loop_end >= 0) close(loop_end);
+    if (peer >= 0) close(peer);
+  }
+};
+
+}  // namespace
+
+// Writes `total` bytes in random sizes from another thread, then closes.
+static std::string send_all(int fd, std::size_t total, unsigned seed) {
+  std::string data(total, '\0');
+  std::mt19937 rng(seed);
+  for (auto& c : data) c = static_cast<char>(rng());
+  std::size_t at = 0;
+  while (at < total) {
+    std::size_t n = std::min<std::size_t>(total - at, 1 + rng() % 20000);
+    ssize_t w = write(fd, data.data() + at, n);
+    if (w > 0) at += static_cast<std::size_t>(w);
+  }
+  shutdown(fd, SHUT_WR);
+  return data;
+}
+
+TEST(buffer_pool_takes_back_chunks_from_other_threads) {
+  BufferPool pool;
+  std::vector<ReadChunk*> taken;
+  for (int i = 0; i < 8; ++i) taken.push_back(pool.take());
+  std::thread giver([&] {
+    for (ReadChunk* c : taken) c->release();
+  });
+  giver.join();
+  CHECK(pool.free_count() == 0);
+  pool.reclaim();
+  CHECK(pool.free_count() == 8);
+  ReadChunk* again = pool.take();
+  CHECK(again->length == 0 && again->consumed == 0);
+  pool.put(again);
+  pool.reclaim(2);  // nothing returned: the free list stays as it is
+  CHECK(pool.free_count() == 8);
+}
+
+// The loop side of a stream, as pyloop's transport does it: delivers the
+// I/O thread's chunks in order and reads itself only with the claim held
+// and nothing of the I/O thread's undelivered.
+static std::string consume(Inbox& inbox, Stream& stream, bool loop_reads_too) {
+  std::string got;
+  bool eof = false;
+  ReadyEvent ready[4];
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!eof && std::chrono::steady_clock::now() < deadline) {
+    inbox.drain([&](CompletionPtr c) {
+      auto* chunk = static_cast<ReadChunk*>(c.get());
+      CHECK(chunk->id == stream.id());
+      if (chunk->length > 0) got.append(chunk->data.get(), static_cast<std::size_t>(chunk->length));
+      if (chunk->length == 0) eof = true;
+      stream.chunk_delivered();
+    });
+    if (loop_reads_too && !eof && stream.try_claim()) {
+      if (!stream.has_undelivered() && !stream.finished()) {
+        char buf[4096];
+        ssize_t n = recv(stream.fd(), buf, sizeof buf, 0);
+        if (n > 0) got.append(buf, static_cast<std::size_t>(n));
+        if (n == 0) {
+          stream.set_finished();
+          eof = true;
+        }
+      }
+      stream.release();
+    } else if (!eof) {
+      inbox.parker.park(0.05, [&] { return !inbox.empty(); }, ready);
+    }
+  }
+  return got;
+}
+
+static void read_through_io_thread(bool loop_reads_too) {
+  SocketPair sockets;
+  auto inbox = std::make_shared<Inbox>();
+  auto* stream = new Stream(sockets.loop_end, 7, inbox);
+  IoThread io;
+  CHECK(io.attach(*stream) == 0);
+  stream->set_paused(false);
+  std::string sent;
+  std::thread peer([&] { sent = send_all(sockets.peer, 4 << 20, loop_reads_too ? 2 : 1); });
+  std::string got = consume(*inbox, *stream, loop_reads_too);
+  peer.join();
+  CHECK(got.size() == sent.size());
+  CHECK(got == sent);
+  CHECK(io.reads() > 0);
+  stream->claim_forever();
+  io.retire(stream);
+}
+
+TEST(io_thread_reads_arrive_in_order) { read_through_io_thread(false); }
+
+TEST(io_thread_and_loop_reading_together_keep_order) { read_through_io_thread(true); }
+
+TEST(parked_loop_gets_the_socket_not_the_io_thread) {
+  SocketPair sockets;
+  auto inbox = std::make_shared<Inbox>();
+  auto* stream = new Stream(sockets.loop_end, 9, inbox);
+  IoThread io;
+  // The loop's registration first, as pyloop's fd_watch makes them.
+  CHECK(inbox->parker.watch(sockets.loop_end, readable | exclusive) == 0);
+  CHECK(io.attach(*stream) == 0);
+  stream->set_paused(false);
+  ReadyEvent ready[4];
+  for (int round = 0; round < 10; ++round) {
+    std::thread peer([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      CHECK(write(sockets.peer, "x", 1) == 1);
+    });
+    int n = inbox->parker.park(5.0, [&] { return !inbox->empty(); }, ready);
+    peer.join();
+    CHECK(n == 1);
+    CHECK(stream->try_claim());
+    char c;
+    CHECK(recv(sockets.loop_end, &c, 1, 0) == 1);
+    stream->release();
+  }
+  CHECK(io.reads() == 0);
+  CHECK(inbox->empty());
+  stream->claim_forever();
+  io.retire(stream);
+}
+
+TEST(paused_stream_is_left_alone) {
+  SocketPair sockets;
+  auto inbox = std::make_shared<Inbox>();
+  auto* stream = new Stream(sockets.loop_end, 3, inbox);  // streams start paused
+  IoThread io;
+  CHECK(io.attach(*stream) == 0);
+  CHECK(write(sockets.peer, "abc", 3) == 3);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(io.reads() == 0);
+  CHECK(inbox->empty());
+  stream->claim_forever();
+  io.retire(stream);
+}
