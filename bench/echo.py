@@ -37,11 +37,12 @@ def pinned(cpu):
     return ["taskset", "-c", str(cpu)] if (os.cpu_count() or 1) >= 2 else []
 
 
-def sample(client, loop, mode, size, conns, duration):
+def sample(client, loop, mode, size, conns, duration, server_cpus="1"):
     """One run; a dict of results, or a string saying why there is none."""
     server = subprocess.Popen(
-        pinned(1) + [sys.executable, "-P", str(HERE / "echo_server.py"), loop, mode],
+        pinned(server_cpus) + [sys.executable, "-P", str(HERE / "echo_server.py"), loop, mode],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=dict(os.environ, **loop_registry.env_for(loop)),
     )
     try:
         line = server.stdout.readline().split()
@@ -92,6 +93,8 @@ def main():
     ap.add_argument("--duration", type=float, default=1.0)
     ap.add_argument("--loops", default=",".join(loop_registry.NAMES))
     ap.add_argument("--json")
+    ap.add_argument("--server-cpus", default="1",
+                    help="cores the server may use (taskset list); the client runs on core 0")
     args = ap.parse_args()
     names = list(loop_registry.available(args.loops.split(","))[0])
     missing = loop_registry.available(args.loops.split(","))[1]
@@ -106,7 +109,7 @@ def main():
             for name in order:
                 if (name, mode) in unsupported:
                     continue
-                result = sample(args.client, name, mode, size, conns, args.duration)
+                result = sample(args.client, name, mode, size, conns, args.duration, args.server_cpus)
                 if isinstance(result, str):
                     unsupported[(name, mode)] = result
                     continue

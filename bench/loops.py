@@ -21,9 +21,22 @@ _FACTORIES = {
     "uvloop": _module_factory("uvloop", "new_event_loop"),
     "rloop": _module_factory("rloop", "new_event_loop"),
     "pyloop": _module_factory("pyloop", "new_event_loop"),
+    # pyloop with its I/O threads set, not chosen from the cores the process
+    # may use (none when the benchmark pins the server to one core).
+    "pyloop-io0": _module_factory("pyloop", "new_event_loop"),
+    "pyloop-io1": _module_factory("pyloop", "new_event_loop"),
 }
 
-NAMES = tuple(_FACTORIES)
+# Environment a loop's process needs.
+_ENV = {"pyloop-io0": {"PYLOOP_IO_THREADS": "0"}, "pyloop-io1": {"PYLOOP_IO_THREADS": "1"}}
+
+# What a run compares unless told otherwise.
+NAMES = ("asyncio", "uvloop", "rloop", "pyloop")
+
+
+def env_for(name):
+    """The environment variables a process running this loop needs."""
+    return dict(_ENV.get(name, {}))
 
 
 def available(names=NAMES):

@@ -137,17 +137,18 @@ PyObject* read_data_received(PyObject* self, PyObject*) {
   if (lost) return lost < 0 ? nullptr : Py_NewRef(Py_None);
   int fd = fd_of(self);
   if (fd < 0 && PyErr_Occurred()) return nullptr;
-  if (int turn = begin_read(self); turn <= 0) return turn < 0 ? nullptr : Py_NewRef(Py_None);
+  StreamLink* link;
+  if (int turn = begin_read(self, fd, &link); turn <= 0) return turn < 0 ? nullptr : Py_NewRef(Py_None);
   PyObject* data = PyBytes_FromStringAndSize(nullptr, read_size);
   if (!data) {
-    end_read(self, -1, EAGAIN);
+    end_read(link, -1, EAGAIN);
     return nullptr;
   }
   // The socket is non-blocking, so the interpreter is kept across the call.
   ssize_t n = recv(fd, PyBytes_AS_STRING(data), read_size, 0);
   int err = errno;
   if (n == read_size) n = read_rest(fd, &data, n, &err);
-  end_read(self, n, err);
+  end_read(link, n, err);
   if (n <= 0) {
     Py_CLEAR(data);
   } else if (_PyBytes_Resize(&data, n) < 0) {
@@ -184,17 +185,18 @@ PyObject* read_get_buffer(PyObject* self, PyObject*) {
   if (lost) return lost < 0 ? nullptr : Py_NewRef(Py_None);
   int fd = fd_of(self);
   if (fd < 0 && PyErr_Occurred()) return nullptr;
-  if (int turn = begin_read(self); turn <= 0) return turn < 0 ? nullptr : Py_NewRef(Py_None);
+  StreamLink* link;
+  if (int turn = begin_read(self, fd, &link); turn <= 0) return turn < 0 ? nullptr : Py_NewRef(Py_None);
   PyObject* buf = nullptr;
   Py_buffer view;
   PyObject* got = protocol_buffer(self, &buf, &view);
   if (got != Py_True) {
-    end_read(self, -1, EAGAIN);
+    end_read(link, -1, EAGAIN);
     return got;
   }
   ssize_t n = recv(fd, view.buf, static_cast<std::size_t>(view.len), 0);  // non-blocking
   int err = errno;
-  end_read(self, n, err);
+  end_read(link, n, err);
   PyBuffer_Release(&view);
   Py_DECREF(buf);
   PyObject* nbytes = n > 0 ? PyLong_FromSsize_t(n) : nullptr;

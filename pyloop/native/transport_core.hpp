@@ -47,11 +47,12 @@ int transport_buffered(PyObject* self);
 // In transport_stream.cpp. _attach_stream(loop) / _detach_stream().
 PyObject* attach_stream(PyObject* self, PyObject* loop);
 PyObject* detach_stream(PyObject* self, PyObject* unused);
-// Before the loop reads the socket itself: 1 to go ahead (the read claim is
-// held; call end_read after), 0 to skip (the I/O thread is reading, or has
-// reads the protocol has not had: those are handed over now), -1 on error.
-int begin_read(PyObject* self);
-void end_read(PyObject* self, ssize_t n, int err);
+// Before the loop reads fd, the transport's socket, itself: 1 to go ahead
+// (with *link set, and its read claim held when not null: pass it to
+// end_read after), 0 to skip (the I/O thread is reading, or has reads the
+// protocol has not had: those are handed over now), -1 on error.
+int begin_read(PyObject* self, int fd, StreamLink** link);
+void end_read(StreamLink* link, ssize_t n, int err);
 // _deliver_backlog(): hands held reads to the protocol (resume_reading).
 PyObject* deliver_backlog(PyObject* self, PyObject* unused);
 // _held_reads() -> bool: whether there is anything for _deliver_backlog.

@@ -31,10 +31,16 @@ LoopState* state_of(PyObject* self) {
   return s;
 }
 
-// The transport's link, if an I/O thread shares its socket.
-StreamLink* link_of(PyObject* self) {
+// The link of the transport whose socket is fd, if an I/O thread shares it.
+StreamLink* link_of(PyObject* self, int fd) {
   LoopState* s = state_of(self);
   if (!s || s->stream_fds.empty()) return nullptr;
+  auto it = s->stream_fds.find(fd);
+  // A closed transport's fd number may belong to a newer one by now.
+  return it != s->stream_fds.end() && it->second->transport == self ? it->second : nullptr;
+}
+
+StreamLink* link_of(PyObject* self) {
   PyObject* fd_obj = PyObject_GetAttrString(self, "_sock_fd");
   if (!fd_obj) {
     PyErr_Clear();
@@ -46,9 +52,7 @@ StreamLink* link_of(PyObject* self) {
     PyErr_Clear();
     return nullptr;
   }
-  auto it = s->stream_fds.find(static_cast<int>(fd));
-  // A closed transport's fd number may belong to a newer one by now.
-  return it != s->stream_fds.end() && it->second->transport == self ? it->second : nullptr;
+  return link_of(self, static_cast<int>(fd));
 }
 
 bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
@@ -152,8 +156,8 @@ PyObject* detach_stream(PyObject* self, PyObject*) {
   Py_RETURN_NONE;
 }
 
-int begin_read(PyObject* self) {
-  StreamLink* link = link_of(self);
+int begin_read(PyObject* self, int fd, StreamLink** out) {
+  StreamLink* link = *out = link_of(self, fd);
   if (!link) return 1;
   if (!link->backlog.empty()) return drain_backlog(self);
   if (!link->stream->try_claim()) return 0;
@@ -164,8 +168,7 @@ int begin_read(PyObject* self) {
   return 1;
 }
 
-void end_read(PyObject* self, ssize_t n, int err) {
-  StreamLink* link = link_of(self);
+void end_read(StreamLink* link, ssize_t n, int err) {
   if (!link) return;
   if (n == 0 || (n < 0 && !would_block(err))) link->stream->set_finished();
   link->stream->release();
