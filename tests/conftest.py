@@ -1,12 +1,20 @@
 """Shared fixtures. Every behaviour both loops have is tested on asyncio's own
-loop and on pyloop through the `loop` fixture, so asyncio pins what is right."""
+loop and on pyloop through the `loop` fixture, so asyncio pins what is right.
+
+The suite runs pyloop with one I/O thread sharing its sockets (unless
+PYLOOP_IO_THREADS says otherwise), whatever the machine's default, so the
+shared-socket path is what these tests check; tests/test_io_threads.py checks
+both settings."""
 
 import asyncio
 import gc
+import os
 
 import pytest
 
-import pyloop
+os.environ.setdefault("PYLOOP_IO_THREADS", "1")  # before pyloop makes its first loop
+
+import pyloop  # noqa: E402
 
 LOOP_FACTORIES = {
     "asyncio": asyncio.SelectorEventLoop,

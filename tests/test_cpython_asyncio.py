@@ -1,6 +1,8 @@
 """CPython's own test_asyncio, run against pyloop (see tests/cpython/run_suite.py;
 exclusions, each with its reason, are in tests/cpython/exclusions.txt), once
-as it is and once in asyncio's debug mode (PYTHONASYNCIODEBUG=1)."""
+as it is and once in asyncio's debug mode (PYTHONASYNCIODEBUG=1). The plain
+run gives pyloop one I/O thread sharing each socket (PYLOOP_IO_THREADS=1),
+the debug run none, so both ways of reading a socket meet the whole suite."""
 
 import os
 import pathlib
@@ -48,6 +50,7 @@ SUMMARIES = []
 def test_cpython_asyncio_module(module, debug):
     env = dict(os.environ)
     env.pop("PYTHONASYNCIODEBUG", None)
+    env["PYLOOP_IO_THREADS"] = "0" if debug else "1"
     if debug:
         env["PYTHONASYNCIODEBUG"] = "1"
     out = subprocess.run([sys.executable, "-P", str(RUNNER), module], capture_output=True, text=True,

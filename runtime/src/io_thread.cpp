@@ -19,10 +19,13 @@ namespace {
 // what is left is seen by the loop's level-triggered registration.
 constexpr int reads_per_event = 4;
 
+// One per four cores, none below four: on two cores an I/O thread only
+// competes with the loop and the peers for them (measured with the echo
+// benchmark; see README, "I/O threads").
 int default_count() {
   cpu_set_t cpus;
   int cores = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
-  return cores > 1 ? std::clamp(cores / 4, 1, 8) : 0;
+  return cores >= 4 ? std::min(cores / 4, 8) : 0;
 }
 
 int configured_count() {

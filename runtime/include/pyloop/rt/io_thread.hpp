@@ -72,9 +72,9 @@ class IoThread {
 };
 
 // The process's I/O threads: PYLOOP_IO_THREADS of them, by default one per
-// four cores this process may run on (at least one with two cores or more,
-// none with one core, where an I/O thread could only take turns with the
-// loop on that core), started when first needed, never stopped.
+// four cores this process may run on, none below four cores (with fewer, an
+// I/O thread mostly takes turns with the loop and its peers for a core: see
+// io_thread.cpp); started with the first loop, never stopped.
 class IoThreads {
  public:
   static IoThreads& shared();
