@@ -54,7 +54,7 @@ class _WatcherView:
         pass
 
 
-class _SocketTransport(_native.TransportCore, selector_events._SelectorSocketTransport):
+class _SocketTransport(_native._make_transport_core(selector_events._SelectorSocketTransport)):
     """asyncio's socket transport, with its per-message paths (reading and
     write()) in C++ (_native.TransportCore), reading 64 KiB per recv().
 

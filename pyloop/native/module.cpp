@@ -21,6 +21,8 @@ namespace {
 PyMethodDef raw_functions[] = {
     {"_set_helpers", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(pyloop::py::set_helpers)),
      METH_FASTCALL, "Registers the Python helpers the native code calls on cold paths."},
+    {"_make_transport_core", pyloop::py::make_transport_core, METH_O,
+     "Makes TransportCore, the native subclass of the given asyncio socket transport class."},
     {nullptr, nullptr, 0, nullptr},
 };
 

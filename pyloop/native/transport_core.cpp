@@ -16,6 +16,8 @@
 #include <cerrno>
 #include <cstring>
 #include <initializer_list>
+#include <utility>
+#include <cstddef>
 
 #include "transport_core.hpp"
 
@@ -52,21 +54,50 @@ int intern_all() {
   return 0;
 }
 
-// self.<name> is true (for _conn_lost, _eof, ...). -1 on error.
-int attr_true(PyObject* self, PyObject* name) {
-  PyObject* value = PyObject_GetAttr(self, name);
-  if (!value) return -1;
-  int r = PyObject_IsTrue(value);
-  Py_DECREF(value);
-  return r;
+// The attributes of asyncio's transport that the per-message paths read,
+// stored in the transport object itself: TransportCore declares them as
+// members (like __slots__), so asyncio's `self._conn_lost += 1` and this
+// code's reads meet in the same place, without a dictionary lookup.
+struct TransportFields {
+  PyObject* sock_fd;
+  PyObject* conn_lost;
+  PyObject* eof;
+  PyObject* buffer;
+  PyObject* empty_waiter;
+  PyObject* protocol;
+  PyObject* read_ready_cb;
+};
+using Field = PyObject* TransportFields::*;
+
+PyMemberDef members[] = {
+    {"_sock_fd", Py_T_OBJECT_EX, offsetof(TransportFields, sock_fd), Py_RELATIVE_OFFSET, nullptr},
+    {"_conn_lost", Py_T_OBJECT_EX, offsetof(TransportFields, conn_lost), Py_RELATIVE_OFFSET, nullptr},
+    {"_eof", Py_T_OBJECT_EX, offsetof(TransportFields, eof), Py_RELATIVE_OFFSET, nullptr},
+    {"_buffer", Py_T_OBJECT_EX, offsetof(TransportFields, buffer), Py_RELATIVE_OFFSET, nullptr},
+    {"_empty_waiter", Py_T_OBJECT_EX, offsetof(TransportFields, empty_waiter), Py_RELATIVE_OFFSET, nullptr},
+    {"_protocol", Py_T_OBJECT_EX, offsetof(TransportFields, protocol), Py_RELATIVE_OFFSET, nullptr},
+    {"_read_ready_cb", Py_T_OBJECT_EX, offsetof(TransportFields, read_ready_cb), Py_RELATIVE_OFFSET, nullptr},
+    {nullptr, 0, 0, 0, nullptr},
+};
+
+// self.<field> as getattr gives it, borrowed (nullptr with AttributeError
+// when unset). Borrowed is safe only until Python code runs.
+PyObject* member(PyObject* self, Field field, PyObject* name) {
+  auto* data = static_cast<TransportFields*>(PyObject_GetTypeData(self, TransportCoreType));
+  PyObject* value = data->*field;
+  if (!value) PyErr_SetObject(PyExc_AttributeError, name);
+  return value;
+}
+
+// self.<field> is true (for _conn_lost, _eof, ...). -1 on error.
+int member_true(PyObject* self, Field field, PyObject* name) {
+  PyObject* value = member(self, field, name);
+  return value ? PyObject_IsTrue(value) : -1;
 }
 
 int fd_of(PyObject* self) {
-  PyObject* value = PyObject_GetAttr(self, names.sock_fd);
-  if (!value) return -1;
-  long fd = PyLong_AsLong(value);
-  Py_DECREF(value);
-  return static_cast<int>(fd);
+  PyObject* value = member(self, &TransportFields::sock_fd, names.sock_fd);
+  return value ? static_cast<int>(PyLong_AsLong(value)) : -1;
 }
 
 PyObject* call_method0(PyObject* self, PyObject* name) { return PyObject_CallMethodNoArgs(self, name); }
@@ -85,7 +116,7 @@ PyObject* fail(PyObject* self, const char* message) {
 
 // Calls self._protocol.<method>(arg) (arg may be null).
 PyObject* call_protocol(PyObject* self, PyObject* method, PyObject* arg) {
-  PyObject* protocol = PyObject_GetAttr(self, names.protocol);
+  PyObject* protocol = Py_XNewRef(member(self, &TransportFields::protocol, names.protocol));
   if (!protocol) return nullptr;
   PyObject* r = arg ? PyObject_CallMethodOneArg(protocol, method, arg) : PyObject_CallMethodNoArgs(protocol, method);
   Py_DECREF(protocol);
@@ -133,7 +164,7 @@ PyObject* finish_read(PyObject* self, ssize_t n, int err, PyObject* method, PyOb
 }
 
 PyObject* read_data_received(PyObject* self, PyObject*) {
-  int lost = attr_true(self, names.conn_lost);
+  int lost = member_true(self, &TransportFields::conn_lost, names.conn_lost);
   if (lost) return lost < 0 ? nullptr : Py_NewRef(Py_None);
   int fd = fd_of(self);
   if (fd < 0 && PyErr_Occurred()) return nullptr;
@@ -181,7 +212,7 @@ PyObject* protocol_buffer(PyObject* self, PyObject** buf, Py_buffer* view) {
 }
 
 PyObject* read_get_buffer(PyObject* self, PyObject*) {
-  int lost = attr_true(self, names.conn_lost);
+  int lost = member_true(self, &TransportFields::conn_lost, names.conn_lost);
   if (lost) return lost < 0 ? nullptr : Py_NewRef(Py_None);
   int fd = fd_of(self);
   if (fd < 0 && PyErr_Occurred()) return nullptr;
@@ -204,7 +235,7 @@ PyObject* read_get_buffer(PyObject* self, PyObject*) {
 }
 
 PyObject* read_ready(PyObject* self, PyObject*) {
-  PyObject* cb = PyObject_GetAttr(self, names.read_ready_cb);
+  PyObject* cb = Py_XNewRef(member(self, &TransportFields::read_ready_cb, names.read_ready_cb));
   if (!cb) return nullptr;
   PyObject* r = PyObject_CallNoArgs(cb);
   Py_DECREF(cb);
@@ -217,20 +248,19 @@ PyObject* read_ready(PyObject* self, PyObject*) {
 // asyncio's path, -1 on error.
 int fast_write_allowed(PyObject* self, PyObject* data) {
   if (!PyBytes_Check(data) && !PyByteArray_Check(data) && !PyMemoryView_Check(data)) return 0;
-  for (PyObject* name : {names.eof, names.conn_lost, names.buffer}) {
-    int r = attr_true(self, name);
+  using F = TransportFields;
+  for (auto [field, name] : {std::pair{&F::eof, names.eof}, {&F::conn_lost, names.conn_lost}, {&F::buffer, names.buffer}}) {
+    int r = member_true(self, field, name);
     if (r != 0) return r < 0 ? -1 : 0;
   }
-  PyObject* waiter = PyObject_GetAttr(self, names.empty_waiter);
+  PyObject* waiter = member(self, &F::empty_waiter, names.empty_waiter);
   if (!waiter) return -1;
-  bool none = waiter == Py_None;
-  Py_DECREF(waiter);
-  return none ? 1 : 0;
+  return waiter == Py_None ? 1 : 0;
 }
 
 PyObject* slow_write(PyObject* self, PyObject* data) {
   // asyncio's own write(), the next one in the MRO.
-  PyObject* type = reinterpret_cast<PyObject*>(&TransportCoreType);
+  PyObject* type = reinterpret_cast<PyObject*>(TransportCoreType);
   PyObject* super = PyObject_CallFunctionObjArgs(reinterpret_cast<PyObject*>(&PySuper_Type), type, self, nullptr);
   if (!super) return nullptr;
   PyObject* r = PyObject_CallMethod(super, "write", "O", data);
@@ -325,7 +355,7 @@ PyObject* transport_received_into(PyObject* self, const char* data, std::size_t 
 }
 
 int transport_buffered(PyObject* self) {
-  PyObject* cb = PyObject_GetAttr(self, names.read_ready_cb);
+  PyObject* cb = Py_XNewRef(member(self, &TransportFields::read_ready_cb, names.read_ready_cb));
   if (!cb) return -1;
   // asyncio's set_protocol picks the get_buffer variant for a BufferedProtocol.
   bool buffered = PyCFunction_Check(cb) && PyCFunction_GET_FUNCTION(cb) == read_get_buffer;
@@ -333,19 +363,29 @@ int transport_buffered(PyObject* self) {
   return buffered ? 1 : 0;
 }
 
-PyTypeObject TransportCoreType = {.ob_base = PyVarObject_HEAD_INIT(nullptr, 0).tp_name = "pyloop._native.TransportCore"};
+PyTypeObject* TransportCoreType = nullptr;
 
-int register_transport_core(PyObject* module) {
-  if (intern_all() < 0) return -1;
-  // No fields of its own: asyncio's transport classes define __slots__, and
-  // a second base with a C layout would conflict with them.
-  TransportCoreType.tp_basicsize = sizeof(PyObject);
-  TransportCoreType.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE;
-  TransportCoreType.tp_doc = "Native per-message paths of pyloop's socket transport.";
-  TransportCoreType.tp_methods = methods;
-  TransportCoreType.tp_new = PyType_GenericNew;
-  if (PyType_Ready(&TransportCoreType) < 0) return -1;
-  return PyModule_AddObjectRef(module, "TransportCore", reinterpret_cast<PyObject*>(&TransportCoreType));
+int register_transport_core(PyObject*) { return intern_all(); }
+
+PyObject* make_transport_core(PyObject*, PyObject* base) {
+  if (TransportCoreType) return Py_NewRef(reinterpret_cast<PyObject*>(TransportCoreType));
+  if (!PyType_Check(base)) {
+    PyErr_SetString(PyExc_TypeError, "the base must be a class");
+    return nullptr;
+  }
+  PyType_Slot slots[] = {
+      {Py_tp_doc, const_cast<char*>("asyncio's socket transport with its per-message paths in C++.")},
+      {Py_tp_methods, methods},
+      {Py_tp_members, members},
+      {0, nullptr},
+  };
+  // A negative size: this much beyond the base's, wherever that ends.
+  PyType_Spec spec = {"pyloop._native.TransportCore", -static_cast<int>(sizeof(TransportFields)), 0,
+                      Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, slots};
+  PyObject* type = PyType_FromSpecWithBases(&spec, base);
+  if (!type) return nullptr;
+  TransportCoreType = reinterpret_cast<PyTypeObject*>(Py_NewRef(type));  // kept for the process's life
+  return type;
 }
 
 }  // namespace pyloop::py

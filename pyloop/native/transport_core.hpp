@@ -28,9 +28,13 @@ struct StreamLink {
   std::deque<rt::CompletionPtr> backlog;
 };
 
-extern PyTypeObject TransportCoreType;
+// Made at import by _make_transport_core(asyncio's _SelectorSocketTransport),
+// whose subclass it is: a C type can keep per-transport fields only on top
+// of the base's own layout (asyncio's transports use __slots__).
+extern PyTypeObject* TransportCoreType;
 
 int register_transport_core(PyObject* module);
+PyObject* make_transport_core(PyObject* module, PyObject* base);
 
 // The protocol calls of a read, in transport_core.cpp. Both return None when
 // done (an error already handled as asyncio does), nullptr when an exception

@@ -20,8 +20,19 @@ namespace pyloop::py {
 
 namespace {
 
+// Interned once: a name made per call would miss CPython's attribute cache.
+struct Names {
+  PyObject* loop = PyUnicode_InternFromString("_loop");
+  PyObject* sock_fd = PyUnicode_InternFromString("_sock_fd");
+  PyObject* conn_lost = PyUnicode_InternFromString("_conn_lost");
+};
+const Names& names() {
+  static const Names interned;
+  return interned;
+}
+
 LoopState* state_of(PyObject* self) {
-  PyObject* loop = PyObject_GetAttrString(self, "_loop");
+  PyObject* loop = PyObject_GetAttr(self, names().loop);
   if (!loop) {
     PyErr_Clear();
     return nullptr;
@@ -41,7 +52,7 @@ StreamLink* link_of(PyObject* self, int fd) {
 }
 
 StreamLink* link_of(PyObject* self) {
-  PyObject* fd_obj = PyObject_GetAttrString(self, "_sock_fd");
+  PyObject* fd_obj = PyObject_GetAttr(self, names().sock_fd);
   if (!fd_obj) {
     PyErr_Clear();
     return nullptr;
@@ -98,7 +109,7 @@ int drain_backlog(PyObject* self) {
   for (;;) {
     StreamLink* link = link_of(self);
     if (!link || link->backlog.empty() || link->stream->paused()) return 0;
-    PyObject* lost = PyObject_GetAttrString(self, "_conn_lost");
+    PyObject* lost = PyObject_GetAttr(self, names().conn_lost);
     if (!lost) return -1;
     int is_lost = PyObject_IsTrue(lost);
     Py_DECREF(lost);
@@ -121,7 +132,7 @@ int drain_backlog(PyObject* self) {
 PyObject* attach_stream(PyObject* self, PyObject* loop) {
   if (!PyObject_TypeCheck(loop, &LoopCoreType)) Py_RETURN_NONE;
   LoopState& s = *reinterpret_cast<LoopCoreObject*>(loop)->state;
-  PyObject* fd_obj = PyObject_GetAttrString(self, "_sock_fd");
+  PyObject* fd_obj = PyObject_GetAttr(self, names().sock_fd);
   if (!fd_obj) return nullptr;
   long fd = PyLong_AsLong(fd_obj);
   Py_DECREF(fd_obj);
@@ -157,6 +168,9 @@ PyObject* detach_stream(PyObject* self, PyObject*) {
 }
 
 int begin_read(PyObject* self, int fd, StreamLink** out) {
+  *out = nullptr;
+  // Without I/O threads (the default below four cores) no socket is shared.
+  if (rt::IoThreads::shared().count() == 0) return 1;
   StreamLink* link = *out = link_of(self, fd);
   if (!link) return 1;
   if (!link->backlog.empty()) return drain_backlog(self);
