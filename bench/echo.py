@@ -39,8 +39,12 @@ def pinned(cpu):
 
 def sample(client, loop, mode, size, conns, duration, server_cpus="1"):
     """One run; a dict of results, or a string saying why there is none."""
+    if loop == "native":
+        command = [str(loop_registry.NATIVE_SERVER)]
+    else:
+        command = [sys.executable, "-P", str(HERE / "echo_server.py"), loop, mode]
     server = subprocess.Popen(
-        pinned(server_cpus) + [sys.executable, "-P", str(HERE / "echo_server.py"), loop, mode],
+        pinned(server_cpus) + command,
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env=dict(os.environ, **loop_registry.env_for(loop)),
     )
@@ -91,7 +95,7 @@ def main():
     ap.add_argument("--sizes", default="1024,10240,102400")
     ap.add_argument("--concurrency", default="1,6,11")
     ap.add_argument("--duration", type=float, default=1.0)
-    ap.add_argument("--loops", default=",".join(loop_registry.NAMES))
+    ap.add_argument("--loops", default=",".join(loop_registry.NAMES + ("native",)))
     ap.add_argument("--json")
     ap.add_argument("--server-cpus", default="1",
                     help="cores the server may use (taskset list); the client runs on core 0")

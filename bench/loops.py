@@ -3,6 +3,11 @@ running interpreter is reported as not available, never silently dropped."""
 
 import asyncio
 import importlib
+import pathlib
+
+# The echo benchmark's limit: bench/echo_native_server.cpp, no Python at all
+# (tools/bench builds it). It serves the echo modes only.
+NATIVE_SERVER = pathlib.Path(__file__).resolve().parent.parent / "build" / "bench" / "echo_native_server"
 
 
 def _asyncio_factory():
@@ -20,6 +25,7 @@ _FACTORIES = {
     "asyncio": _asyncio_factory,
     "uvloop": _module_factory("uvloop", "new_event_loop"),
     "rloop": _module_factory("rloop", "new_event_loop"),
+    "rsloop": _module_factory("rsloop", "new_event_loop"),
     "pyloop": _module_factory("pyloop", "new_event_loop"),
     # pyloop with its I/O threads set, not chosen from the cores the process
     # may use (none when the benchmark pins the server to one core).
@@ -30,8 +36,16 @@ _FACTORIES = {
 # Environment a loop's process needs.
 _ENV = {"pyloop-io0": {"PYLOOP_IO_THREADS": "0"}, "pyloop-io1": {"PYLOOP_IO_THREADS": "1"}}
 
+def _native_server():
+    if not NATIVE_SERVER.exists():
+        raise ImportError(f"{NATIVE_SERVER} is not built", name="echo_native_server")
+    return NATIVE_SERVER
+
+
+_FACTORIES["native"] = _native_server
+
 # What a run compares unless told otherwise.
-NAMES = ("asyncio", "uvloop", "rloop", "pyloop")
+NAMES = ("asyncio", "uvloop", "rloop", "rsloop", "pyloop")
 
 
 def env_for(name):
