@@ -114,3 +114,63 @@ def test_echo_client_rejects_bad_options(echo_client):
     out = subprocess.run([str(echo_client), "--port", "0"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
     assert "must be positive" in out.stderr
+
+
+def write_run(folder, loop_core, echo):
+    folder.mkdir()
+    (folder / "loop_core-3.13.json").write_text(json.dumps({"samples": loop_core}))
+    (folder / "echo-3.13.json").write_text(json.dumps({"samples": echo}))
+
+
+def rps(*values):
+    return [{"rps": v} for v in values]
+
+
+def test_compare_reports_only_changes_beyond_the_noise(tmp_path):
+    import compare
+
+    write_run(tmp_path / "old",
+              {"timers": {"pyloop": [1.0, 1.1, 1.2], "uvloop": [2.0, 2.1, 2.2]},
+               "gather": {"pyloop": [1.0, 1.5, 2.0]}},
+              {"proto/1024/1": {"pyloop": rps(100, 110, 120), "uvloop": rps(100, 101, 102)}})
+    write_run(tmp_path / "new",
+              {"timers": {"pyloop": [0.5, 0.6, 0.7], "uvloop": [2.5, 2.6, 2.7]},
+               "gather": {"pyloop": [1.2, 1.4, 1.9]}},
+              {"proto/1024/1": {"pyloop": rps(90, 130, 140), "uvloop": rps(50, 51, 52)}})
+    rows = {(cell, loop): (verdict, ratio) for verdict, ratio, (_, cell, loop) in
+            compare.compare(tmp_path / "old", tmp_path / "new")}
+    assert rows[("timers", "pyloop")][0] == "faster"  # lower seconds, ranges apart
+    assert rows[("timers", "pyloop")][1] == pytest.approx(1.1 / 0.6)
+    assert rows[("timers", "uvloop")][0] == "slower"
+    assert rows[("gather", "pyloop")][0] == "noise"  # the ranges overlap
+    assert rows[("proto/1024/1", "pyloop")][0] == "noise"
+    assert rows[("proto/1024/1", "uvloop")] == ("slower", pytest.approx(51 / 101))
+    text = compare.render(compare.compare(tmp_path / "old", tmp_path / "new"))
+    assert "faster (1):" in text and "slower (2):" in text
+    assert "within the noise: 2 of 5 cells" in text
+
+
+def test_native_echo_server_echoes_every_byte(tmp_path):
+    compiler = shutil.which("g++")
+    assert compiler, "tools/bootstrap installs g++"
+    binary = tmp_path / "echo_native_server"
+    subprocess.run([compiler, "-O1", "-std=c++20", str(BENCH / "echo_native_server.cpp"), "-o", str(binary)],
+                   check=True, timeout=120)
+    server = subprocess.Popen([str(binary)], stdout=subprocess.PIPE, text=True)
+    try:
+        ready, port = server.stdout.readline().split()
+        assert ready == "ready"
+        payload = bytes(range(256)) * 8192  # 2 MiB: more than the socket buffers hold
+        with socket.create_connection(("127.0.0.1", int(port))) as conn:
+            sender = threading.Thread(target=conn.sendall, args=(payload,))
+            sender.start()
+            got = bytearray()
+            while len(got) < len(payload):
+                chunk = conn.recv(1 << 16)
+                assert chunk, "the server closed early"
+                got += chunk
+            sender.join()
+        assert bytes(got) == payload
+    finally:
+        server.kill()
+        server.wait()
