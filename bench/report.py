@@ -117,20 +117,37 @@ def render_echo(label, result):
     return "\n".join(lines)
 
 
+def render_memory(label, result):
+    """Server RSS with many idle connections open, and the cost of one."""
+    lines = [f"Memory, {label}: server RSS with {result['conns']} idle connections (median)",
+             "loop".ljust(10) + "RSS MiB".rjust(10) + "bytes/connection".rjust(18) + "vs pyloop".rjust(11)]
+    ours = result["summary"].get("pyloop")
+    for name, s in result["summary"].items():
+        ratio = f"{s['bytes_per_conn'] / ours['bytes_per_conn']:.2f}x" if ours and ours["bytes_per_conn"] > 0 else "n/a"
+        lines.append(name.ljust(10) + f"{s['after_kib'] / 1024:10.1f}" + f"{s['bytes_per_conn']:18.0f}" + ratio.rjust(11))
+    for name, why in result["missing"].items():
+        lines.append(f"{label}: {name}: {why}")
+    return "\n".join(lines)
+
+
 def main(argv):
-    runs, echo_runs, target = [], [], None
+    runs, echo_runs, memory_runs = [], [], []
+    target = runs
     for arg in argv:
-        if arg == "--echo":
-            target = echo_runs
+        if arg in ("--echo", "--memory"):
+            target = echo_runs if arg == "--echo" else memory_runs
             continue
         label, _, path = arg.partition("=")
         with open(path) as f:
-            (target if target is not None else runs).append((label, json.load(f)))
+            target.append((label, json.load(f)))
     if runs:
         print(render(runs))
     for label, result in echo_runs:
         print()
         print(render_echo(label, result))
+    for label, result in memory_runs:
+        print()
+        print(render_memory(label, result))
 
 
 if __name__ == "__main__":

@@ -174,3 +174,17 @@ def test_native_echo_server_echoes_every_byte(tmp_path):
     finally:
         server.kill()
         server.wait()
+
+
+def test_memory_report_per_connection_cost():
+    result = {
+        "conns": 100,
+        "missing": {"rloop": "not available (rloop)"},
+        "summary": {"uvloop": {"after_kib": 2048, "bytes_per_conn": 1500.0},
+                    "pyloop": {"after_kib": 3072, "bytes_per_conn": 3000.0}},
+    }
+    text = report.render_memory("3.13", result)
+    assert "server RSS with 100 idle connections" in text
+    uvloop_row = next(line for line in text.splitlines() if line.startswith("uvloop"))
+    assert uvloop_row.split() == ["uvloop", "2.0", "1500", "0.50x"]
+    assert "3.13: rloop: not available (rloop)" in text
