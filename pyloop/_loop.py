@@ -75,6 +75,8 @@ class _SocketTransport(_native._make_transport_core(selector_events._SelectorSoc
     # pyloop/rt/io_thread.hpp); it lets go before the socket is closed.
 
     def __init__(self, loop, sock, protocol, waiter=None, extra=None, server=None):
+        # asyncio's class-level default, which the native member would hide.
+        self._sock = None
         super().__init__(loop, sock, protocol, waiter, extra, server)
         self._attach_stream(loop)
 
