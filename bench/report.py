@@ -130,12 +130,34 @@ def render_memory(label, result):
     return "\n".join(lines)
 
 
+def render_http(label, result):
+    """One row per mode and connection count: median req/s (p99 us, server CPU us/request)."""
+    loops = []
+    for per in result["summary"].values():
+        loops += [n for n in per if n not in loops]
+    lines = [f"HTTP benchmark (wrk, keep-alive), {label}: median req/s (p99 latency us, server CPU us/request)",
+             "mode/conns".ljust(14) + "".join(n.ljust(30) for n in loops) + "pyloop/uvloop"]
+    for key, per in result["summary"].items():
+        row = key.ljust(14)
+        for n in loops:
+            c = per.get(n)
+            text = "n/a" if not c else (f"{c['rps']:8.0f} ({c['p99_us']:.0f}, {c['cpu_us']:.1f})"
+                                        + (" !" if c["rps_cv"] > NOISY_CV else ""))
+            row += text.ljust(30)
+        row += f"{per['pyloop']['rps'] / per['uvloop']['rps']:.2f}x" if "pyloop" in per and "uvloop" in per else "n/a"
+        lines.append(row)
+    for name, why in result["missing"].items():
+        lines.append(f"{label}: {name}: {why}")
+    return "\n".join(lines)
+
+
 def main(argv):
-    runs, echo_runs, memory_runs = [], [], []
+    runs, echo_runs, memory_runs, http_runs = [], [], [], []
     target = runs
+    sections = {"--echo": echo_runs, "--memory": memory_runs, "--http": http_runs}
     for arg in argv:
-        if arg in ("--echo", "--memory"):
-            target = echo_runs if arg == "--echo" else memory_runs
+        if arg in sections:
+            target = sections[arg]
             continue
         label, _, path = arg.partition("=")
         with open(path) as f:
@@ -145,6 +167,9 @@ def main(argv):
     for label, result in echo_runs:
         print()
         print(render_echo(label, result))
+    for label, result in http_runs:
+        print()
+        print(render_http(label, result))
     for label, result in memory_runs:
         print()
         print(render_memory(label, result))

@@ -188,3 +188,35 @@ def test_memory_report_per_connection_cost():
     uvloop_row = next(line for line in text.splitlines() if line.startswith("uvloop"))
     assert uvloop_row.split() == ["uvloop", "2.0", "1500", "0.50x"]
     assert "3.13: rloop: not available (rloop)" in text
+
+
+WRK_OUTPUT = """Running 1s test @ http://127.0.0.1:33133/
+  1 threads and 10 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    75.29us   41.24us   1.37ms   88.85%
+    Req/Sec   133.58k     9.75k  141.51k    81.82%
+  Latency Distribution
+     50%   65.00us
+     75%   76.00us
+     90%    1.20ms
+     99%    2.50s
+  145603 requests in 1.10s, 10.83MB read
+Requests/sec: 132449.33
+Transfer/sec:      9.85MB
+"""
+
+
+def test_wrk_output_is_parsed_with_its_units():
+    import http_bench
+
+    result = http_bench.parse_wrk(WRK_OUTPUT)
+    assert result["rps"] == pytest.approx(132449.33)
+    assert result["requests"] == 145603
+    assert result["lat_us"] == {"p50": 65.0, "p75": 76.0, "p90": 1200.0, "p99": 2.5e6}
+
+
+def test_http_report_ratio():
+    cell = {"rps": 100.0, "rps_cv": 0.0, "p99_us": 10.0, "cpu_us": 5.0}
+    result = {"missing": {}, "summary": {"proto/10": {"uvloop": cell, "pyloop": dict(cell, rps=150.0)}}}
+    text = report.render_http("3.13", result)
+    assert "proto/10" in text and text.rstrip().endswith("1.50x")

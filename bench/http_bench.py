@@ -1,0 +1,126 @@
+"""The HTTP benchmark: a keep-alive hello-world server on every loop, driven
+by wrk (from Debian's packages), server and wrk pinned to separate cores.
+
+    python -P bench/http_bench.py [--loops asyncio,uvloop,pyloop] [--modes proto,aiohttp]
+                            [--conns 10,100] [--duration 2] [--rounds 3] [--json out.json]
+
+Modes are bench/http_server.py's: proto (a small asyncio.Protocol server) and
+aiohttp (aiohttp.web). Per sample: wrk's requests/s and latency percentiles,
+and the server's CPU time per request read from /proc around the run.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+
+HERE = pathlib.Path(__file__).parent
+sys.path.insert(0, str(HERE))
+import loops as loop_registry  # noqa: E402
+from echo import cpu_seconds, pinned  # noqa: E402
+
+_UNITS = {"us": 1.0, "ms": 1e3, "s": 1e6}
+
+
+def parse_wrk(text):
+    """requests/s, total requests and latency percentiles (us) from wrk --latency output."""
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    total = int(re.search(r"(\d+) requests in", text).group(1))
+    latency = {}
+    for pct, value, unit in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", text, re.M):
+        latency[f"p{pct}"] = float(value) * _UNITS[unit]
+    return {"rps": rps, "requests": total, "lat_us": latency}
+
+
+def sample(loop, mode, conns, duration):
+    """One run: a dict of results, or a string saying why there is none."""
+    server = subprocess.Popen(
+        pinned(1) + [sys.executable, "-P", str(HERE / "http_server.py"), loop, mode],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=dict(os.environ, **loop_registry.env_for(loop)),
+    )
+    try:
+        line = server.stdout.readline().split()
+        if not line or line[0] != "ready":
+            server.wait(timeout=10)
+            return " ".join(line[1:]) or f"server exited with {server.returncode}"
+        cpu0 = cpu_seconds(server.pid)
+        out = subprocess.run(
+            pinned(0) + ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency", f"http://127.0.0.1:{line[1]}/"],
+            capture_output=True, text=True, timeout=duration + 30,
+        )
+        cpu = cpu_seconds(server.pid) - cpu0
+        if out.returncode != 0 or "Requests/sec" not in out.stdout:
+            return f"wrk failed: {out.stderr.strip() or out.stdout.strip()}"
+        result = parse_wrk(out.stdout)
+        result["server_cpu_us_per_request"] = cpu / max(result["requests"], 1) * 1e6
+        return result
+    finally:
+        server.kill()
+        server.wait()
+
+
+def summarize(samples):
+    rps = [s["rps"] for s in samples]
+    return {
+        "rps": statistics.median(rps),
+        "rps_min": min(rps),
+        "rps_max": max(rps),
+        "rps_cv": statistics.pstdev(rps) / statistics.fmean(rps) if len(rps) > 1 else 0.0,
+        "p99_us": statistics.median(s["lat_us"].get("p99", 0.0) for s in samples),
+        "cpu_us": statistics.median(s["server_cpu_us_per_request"] for s in samples),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--loops", default=",".join(loop_registry.NAMES))
+    ap.add_argument("--modes", default="proto,aiohttp")
+    ap.add_argument("--conns", default="10,100")
+    ap.add_argument("--duration", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (tools/bootstrap installs it)")
+    names = [n for n in args.loops.split(",") if n and n != "native"]
+    found, missing = loop_registry.available(names)
+    names = [n for n in names if n in found]
+    cells = [(m, int(c)) for m in args.modes.split(",") for c in args.conns.split(",")]
+    samples = {f"{m}/{c}": {n: [] for n in names} for m, c in cells}
+    unsupported = {}
+    for r in range(args.rounds):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for mode, conns in cells:
+            key = f"{mode}/{conns}"
+            for name in order:
+                if (name, mode) in unsupported:
+                    continue
+                result = sample(name, mode, conns, args.duration)
+                if isinstance(result, str):
+                    unsupported[(name, mode)] = result
+                    continue
+                samples[key][name].append(result)
+                print(f"  round {r + 1}/{args.rounds} {key:>12} {name:8} {result['rps']:10.0f} req/s "
+                      f"p99 {result['lat_us'].get('p99', 0):8.1f} us", file=sys.stderr, flush=True)
+    result = {
+        "python": sys.version,
+        "gil_enabled": getattr(sys, "_is_gil_enabled", lambda: True)(),
+        "missing": missing | {f"{n} {m}": why for (n, m), why in unsupported.items()},
+        "samples": samples,
+        "summary": {key: {n: summarize(v) for n, v in per.items() if v} for key, per in samples.items()},
+    }
+    text = json.dumps(result, indent=1)
+    if args.json:
+        pathlib.Path(args.json).write_text(text)
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()
