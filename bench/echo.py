@@ -123,6 +123,7 @@ def main():
     summary = {key: {n: summarize(v) for n, v in per.items() if v} for key, per in samples.items()}
     result = {
         "python": sys.version,
+        "versions": loop_registry.versions(),
         "gil_enabled": getattr(sys, "_is_gil_enabled", lambda: True)(),
         "missing": missing | {f"{n} {m}": why for (n, m), why in unsupported.items()},
         "samples": samples,

@@ -110,6 +110,7 @@ def main():
                       f"p99 {result['lat_us'].get('p99', 0):8.1f} us", file=sys.stderr, flush=True)
     result = {
         "python": sys.version,
+        "versions": loop_registry.versions(),
         "gil_enabled": getattr(sys, "_is_gil_enabled", lambda: True)(),
         "missing": missing | {f"{n} {m}": why for (n, m), why in unsupported.items()},
         "samples": samples,

@@ -224,6 +224,7 @@ def main():
     samples, missing = measure(names, workloads, args.rounds, args.sample_timeout)
     result = {
         "python": sys.version,
+        "versions": loop_registry.versions(),
         "gil_enabled": getattr(sys, "_is_gil_enabled", lambda: True)(),
         "rounds": args.rounds,
         "missing": missing,

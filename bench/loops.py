@@ -48,6 +48,19 @@ _FACTORIES["native"] = _native_server
 NAMES = ("asyncio", "uvloop", "rloop", "rsloop", "pyloop")
 
 
+def versions():
+    """Installed versions of the loops (and aiohttp) for the running interpreter."""
+    from importlib import metadata
+
+    found = {}
+    for package in ("uvloop", "rloop", "rsloop", "pyloop", "aiohttp"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = None
+    return found
+
+
 def env_for(name):
     """The environment variables a process running this loop needs."""
     return dict(_ENV.get(name, {}))

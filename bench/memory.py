@@ -111,7 +111,8 @@ def main():
     summary = {n: {"after_kib": statistics.median(s["after_kib"] for s in v),
                    "bytes_per_conn": statistics.median(s["bytes_per_conn"] for s in v)}
                for n, v in samples.items() if v}
-    result = {"python": sys.version, "conns": args.conns, "missing": missing, "samples": samples, "summary": summary}
+    result = {"python": sys.version,
+        "versions": loop_registry.versions(), "conns": args.conns, "missing": missing, "samples": samples, "summary": summary}
     text = json.dumps(result, indent=1)
     if args.json:
         pathlib.Path(args.json).write_text(text)

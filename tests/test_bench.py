@@ -220,3 +220,34 @@ def test_http_report_ratio():
     result = {"missing": {}, "summary": {"proto/10": {"uvloop": cell, "pyloop": dict(cell, rps=150.0)}}}
     text = report.render_http("3.13", result)
     assert "proto/10" in text and text.rstrip().endswith("1.50x")
+
+
+def test_publish_writes_data_report_and_plots(tmp_path):
+    import publish
+
+    cell = {"rps": 100.0, "rps_min": 90.0, "rps_max": 110.0, "rps_cv": 0.05, "mean_us": 10.0, "p99_us": 20.0,
+            "cpu_us": 5.0}
+    echo = {"missing": {}, "samples": {"proto/1024/1": {"pyloop": [{"rps": 100.0}]}},
+            "summary": {"proto/1024/1": {"pyloop": cell, "uvloop": dict(cell, rps=50.0)},
+                        "proto/1024/6": {"pyloop": cell}}}
+    core = {"missing": {}, "descriptions": {"timers": "Timers."},
+            "summary": {"timers": {"pyloop": summary(0.1, 0.1, 0.1)}}, "samples": {"timers": {"pyloop": [0.1]}}}
+    (tmp_path / "echo-3.13.json").write_text(json.dumps(echo))
+    (tmp_path / "loop_core-3.13t-nogil.json").write_text(json.dumps(core))
+    (tmp_path / "loop_core-3.13t-gil.json").write_text(json.dumps(core))
+    data, images = publish.publish(tmp_path)
+    saved = json.loads((tmp_path / "data.json").read_text())
+    assert saved["runs"]["echo-3.13"]["samples"] == echo["samples"]
+    assert saved["machine"]["cores"] >= 1
+    text = (tmp_path / "report.md").read_text()
+    assert "Echo benchmark, 3.13:" in text and "2.00x" in text
+    assert "3.13t GIL off" in text
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert images == [] and "No plots" in text
+    else:
+        assert set(images) == {"echo-3.13.png", "latency-3.13.png", "gil.png"}
+        for name in images:
+            assert (tmp_path / name).stat().st_size > 1000
+            assert f"![{name}]({name})" in text

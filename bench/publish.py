@@ -1,0 +1,167 @@
+"""Turns a tools/bench result folder into data.json, report.md and plots.
+
+    python -P bench/publish.py bench/results/<timestamp>
+
+data.json holds every workload's raw samples and summaries as recorded
+(loop_core-*.json, echo-*.json, http-*.json, memory-*.json), with the
+machine they ran on. report.md is rendered from data.json alone, with the
+same tables as the terminal summary and these plots (matplotlib; skipped,
+and said so, when it is not installed):
+- echo-<interp>.png: requests/s per loop for each echo mode and size
+  (6 connections), and pyloop's share of the native C++ server;
+- latency-<interp>.png: p50 and p99 latency per loop at one connection;
+- gil.png: pyloop's loop-core times on 3.13t with the GIL off and on.
+"""
+
+import json
+import os
+import pathlib
+import platform
+import sys
+
+HERE = pathlib.Path(__file__).parent
+sys.path.insert(0, str(HERE))
+import report  # noqa: E402
+
+LABELS = {"3.13": "3.13", "3.13t-nogil": "3.13t GIL off", "3.13t-gil": "3.13t GIL on"}
+
+
+def machine():
+    cpu = ""
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = pathlib.Path("/proc/meminfo").read_text().split()[1]
+    return {"platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count(),
+            "memory_gib": round(int(mem) / 2**20, 1)}
+
+
+def collect(folder):
+    """data.json's content: {'machine': ..., 'runs': {'echo-3.13': {...}, ...}}."""
+    runs = {}
+    for path in sorted(pathlib.Path(folder).glob("*.json")):
+        if path.name != "data.json":
+            runs[path.stem] = json.loads(path.read_text())
+    return {"machine": machine(), "runs": runs}
+
+
+def _interp(run_name):
+    return run_name.split("-", 1)[1]
+
+
+def tables(data):
+    """The report's text tables, per workload kind, in a stable order."""
+    runs = data["runs"]
+    loop_core = [(LABELS.get(_interp(k), k), v) for k, v in runs.items() if k.startswith("loop_core-")]
+    parts = [report.render(loop_core)] if loop_core else []
+    for kind, render in (("echo-", report.render_echo), ("http-", report.render_http),
+                         ("memory-", report.render_memory)):
+        parts += [render(LABELS.get(_interp(k), k), v) for k, v in runs.items() if k.startswith(kind)]
+    return parts
+
+
+def plot(data, folder):
+    """Writes the PNGs; returns their file names (none without matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    written = []
+    for name, run in data["runs"].items():
+        if not name.startswith("echo-"):
+            continue
+        interp = _interp(name)
+        summary = run["summary"]
+        modes = sorted({k.split("/")[0] for k in summary})
+        fig, axes = plt.subplots(1, len(modes), figsize=(4 * len(modes), 3.5), squeeze=False)
+        for ax, mode in zip(axes[0], modes):
+            keys = [k for k in summary if k.startswith(mode + "/") and k.endswith("/6")] or \
+                   [k for k in summary if k.startswith(mode + "/")]
+            loops = sorted({n for k in keys for n in summary[k]})
+            width = 0.8 / max(len(loops), 1)
+            for i, loop in enumerate(loops):
+                xs = [j + i * width for j in range(len(keys))]
+                ax.bar(xs, [summary[k].get(loop, {}).get("rps", 0) for k in keys], width, label=loop)
+            ax.set_xticks([j + 0.4 - width / 2 for j in range(len(keys))])
+            ax.set_xticklabels([f"{int(k.split('/')[1]) // 1024} KiB" for k in keys])
+            ax.set_title(f"{mode}, {keys[0].split('/')[2] if keys else ''} connections")
+            ax.set_ylabel("requests/s")
+        axes[0][-1].legend(fontsize=7)
+        fig.suptitle(f"Echo, {LABELS.get(interp, interp)} (median requests/s)")
+        fig.tight_layout()
+        fig.savefig(pathlib.Path(folder) / f"echo-{interp}.png", dpi=90)
+        plt.close(fig)
+        written.append(f"echo-{interp}.png")
+
+        keys = [k for k in summary if k.endswith("/1")]
+        loops = sorted({n for k in keys for n in summary[k]})
+        fig, ax = plt.subplots(figsize=(max(6, len(keys)), 3.5))
+        width = 0.8 / max(len(loops), 1)
+        for i, loop in enumerate(loops):
+            xs = [j + i * width for j in range(len(keys))]
+            ax.bar(xs, [summary[k].get(loop, {}).get("p99_us", 0) for k in keys], width, label=f"{loop} p99")
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(keys))])
+        ax.set_xticklabels([k.rsplit("/", 1)[0].replace("/", " ") for k in keys], rotation=30, fontsize=7)
+        ax.set_ylabel("p99 latency (us)")
+        ax.set_title(f"Echo latency at one connection, {LABELS.get(interp, interp)}")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(pathlib.Path(folder) / f"latency-{interp}.png", dpi=90)
+        plt.close(fig)
+        written.append(f"latency-{interp}.png")
+
+    off, on = data["runs"].get("loop_core-3.13t-nogil"), data["runs"].get("loop_core-3.13t-gil")
+    if off and on:
+        work = [w for w in off["summary"] if "pyloop" in off["summary"][w] and "pyloop" in on["summary"].get(w, {})]
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        xs = range(len(work))
+        ax.bar([x - 0.2 for x in xs], [off["summary"][w]["pyloop"]["median"] * 1e3 for w in work], 0.4,
+               label="GIL off")
+        ax.bar([x + 0.2 for x in xs], [on["summary"][w]["pyloop"]["median"] * 1e3 for w in work], 0.4,
+               label="GIL on")
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels(work)
+        ax.set_ylabel("ms (lower is better)")
+        ax.set_title("pyloop loop core on 3.13t, GIL off vs on")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(pathlib.Path(folder) / "gil.png", dpi=90)
+        plt.close(fig)
+        written.append("gil.png")
+    return written
+
+
+def render_markdown(data, images):
+    m = data["machine"]
+    lines = ["# pyloop benchmark report", "",
+             f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['platform']}.", ""]
+    for name in images:
+        lines += [f"![{name}]({name})", ""]
+    if not images:
+        lines += ["(No plots: matplotlib is not installed.)", ""]
+    for table in tables(data):
+        lines += ["```", table, "```", ""]
+    return "\n".join(lines)
+
+
+def publish(folder):
+    data = collect(folder)
+    pathlib.Path(folder, "data.json").write_text(json.dumps(data, indent=1))
+    images = plot(data, folder)
+    pathlib.Path(folder, "report.md").write_text(render_markdown(data, images))
+    return data, images
+
+
+def main(argv):
+    if len(argv) != 1:
+        sys.exit(__doc__)
+    _, images = publish(argv[0])
+    print(f"{argv[0]}: data.json, report.md" + (", " + ", ".join(images) if images else " (no plots)"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
