@@ -25,7 +25,7 @@ HERE = pathlib.Path(__file__).parent
 
 def instructions(out_file):
     text = pathlib.Path(out_file).read_text(errors="replace")
-    return int(re.search(r"^summary: (\d+)", text, re.M).group(1))
+    return int(re.search(r"^summary: (\d+)", text, re.MULTILINE).group(1))
 
 
 def run(client, loop, mode, size, conns, duration, out_file):

@@ -23,6 +23,7 @@ import sys
 HERE = pathlib.Path(__file__).parent
 sys.path.insert(0, str(HERE))
 import loops as loop_registry
+import servers
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -33,30 +34,19 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def pinned(cpu):
-    return ["taskset", "-c", str(cpu)] if (os.cpu_count() or 1) >= 2 else []
-
-
 def sample(client, loop, mode, size, conns, duration, server_cpus="1"):
     """One run; a dict of results, or a string saying why there is none."""
     if loop == "native":
         command = [str(loop_registry.NATIVE_SERVER)]
     else:
         command = [sys.executable, "-P", str(HERE / "echo_server.py"), loop, mode]
-    server = subprocess.Popen(
-        pinned(server_cpus) + command,
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env=dict(os.environ, **loop_registry.env_for(loop)),
-    )
-    try:
-        line = server.stdout.readline().split()
-        if not line or line[0] != "ready":
-            server.wait(timeout=10)
-            return " ".join(line[1:]) or f"server exited with {server.returncode}"
+    with servers.started(command, loop, server_cpus) as (server, port):
+        if port is None:
+            return server.why
         cpu0 = cpu_seconds(server.pid)
         out = subprocess.run(
-            pinned(0) + [client, "--port", line[1], "--conns", str(conns), "--size", str(size),
-                         "--duration", str(duration), "--warmup", "0.3"],
+            servers.pinned(0) + [client, "--port", str(port), "--conns", str(conns), "--size", str(size),
+                                 "--duration", str(duration), "--warmup", "0.3"],
             capture_output=True, text=True, timeout=duration + 30,
         )
         cpu = cpu_seconds(server.pid) - cpu0
@@ -65,9 +55,6 @@ def sample(client, loop, mode, size, conns, duration, server_cpus="1"):
         result = json.loads(out.stdout)
         result["server_cpu_us_per_request"] = cpu / max(result["all_requests"], 1) * 1e6
         return result
-    finally:
-        server.kill()
-        server.wait()
 
 
 def summarize(samples):
@@ -121,19 +108,11 @@ def main():
                 print(f"  round {r + 1}/{args.rounds} {key:>16} {name:8} {result['rps']:10.0f} req/s "
                       f"p99 {result['lat_us']['p99']:8.1f} us", file=sys.stderr, flush=True)
     summary = {key: {n: summarize(v) for n, v in per.items() if v} for key, per in samples.items()}
-    result = {
-        "python": sys.version,
-        "versions": loop_registry.versions(),
-        "gil_enabled": getattr(sys, "_is_gil_enabled", lambda: True)(),
+    servers.save({
         "missing": missing | {f"{n} {m}": why for (n, m), why in unsupported.items()},
         "samples": samples,
         "summary": summary,
-    }
-    text = json.dumps(result, indent=1)
-    if args.json:
-        pathlib.Path(args.json).write_text(text)
-    else:
-        print(text)
+    }, args.json)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import socket
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-import loops as loop_registry
+import servers
 
 READ_SIZE = 256 * 1024
 
@@ -97,22 +97,7 @@ MODES = {
 
 def main():
     name, mode = sys.argv[1], sys.argv[2]
-    factories, missing = loop_registry.available([name])
-    if missing:
-        print(f"unsupported: {missing[name]}", flush=True)
-        sys.exit(3)
-    loop = factories[name]()
-
-    async def start():
-        return await MODES[mode](loop)
-
-    try:
-        port = loop.run_until_complete(start())
-    except NotImplementedError:
-        print(f"unsupported: {name} has no {mode} server yet", flush=True)
-        sys.exit(3)
-    print(f"ready {port}", flush=True)
-    loop.run_forever()
+    servers.serve(name, MODES[mode])
 
 
 if __name__ == "__main__":

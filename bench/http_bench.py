@@ -10,8 +10,6 @@ and the server's CPU time per request read from /proc around the run.
 """
 
 import argparse
-import json
-import os
 import pathlib
 import re
 import shutil
@@ -21,8 +19,9 @@ import sys
 
 HERE = pathlib.Path(__file__).parent
 sys.path.insert(0, str(HERE))
-import loops as loop_registry  # noqa: E402
-from echo import cpu_seconds, pinned  # noqa: E402
+import loops as loop_registry
+import servers
+from echo import cpu_seconds
 
 _UNITS = {"us": 1.0, "ms": 1e3, "s": 1e6}
 
@@ -32,26 +31,21 @@ def parse_wrk(text):
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
     total = int(re.search(r"(\d+) requests in", text).group(1))
     latency = {}
-    for pct, value, unit in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", text, re.M):
+    for pct, value, unit in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", text, re.MULTILINE):
         latency[f"p{pct}"] = float(value) * _UNITS[unit]
     return {"rps": rps, "requests": total, "lat_us": latency}
 
 
 def sample(loop, mode, conns, duration):
     """One run: a dict of results, or a string saying why there is none."""
-    server = subprocess.Popen(
-        pinned(1) + [sys.executable, "-P", str(HERE / "http_server.py"), loop, mode],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env=dict(os.environ, **loop_registry.env_for(loop)),
-    )
-    try:
-        line = server.stdout.readline().split()
-        if not line or line[0] != "ready":
-            server.wait(timeout=10)
-            return " ".join(line[1:]) or f"server exited with {server.returncode}"
+    command = [sys.executable, "-P", str(HERE / "http_server.py"), loop, mode]
+    with servers.started(command, loop, 1) as (server, port):
+        if port is None:
+            return server.why
         cpu0 = cpu_seconds(server.pid)
         out = subprocess.run(
-            pinned(0) + ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency", f"http://127.0.0.1:{line[1]}/"],
+            servers.pinned(0) + ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency",
+                                 f"http://127.0.0.1:{port}/"],
             capture_output=True, text=True, timeout=duration + 30,
         )
         cpu = cpu_seconds(server.pid) - cpu0
@@ -60,9 +54,6 @@ def sample(loop, mode, conns, duration):
         result = parse_wrk(out.stdout)
         result["server_cpu_us_per_request"] = cpu / max(result["requests"], 1) * 1e6
         return result
-    finally:
-        server.kill()
-        server.wait()
 
 
 def summarize(samples):
@@ -108,19 +99,11 @@ def main():
                 samples[key][name].append(result)
                 print(f"  round {r + 1}/{args.rounds} {key:>12} {name:8} {result['rps']:10.0f} req/s "
                       f"p99 {result['lat_us'].get('p99', 0):8.1f} us", file=sys.stderr, flush=True)
-    result = {
-        "python": sys.version,
-        "versions": loop_registry.versions(),
-        "gil_enabled": getattr(sys, "_is_gil_enabled", lambda: True)(),
+    servers.save({
         "missing": missing | {f"{n} {m}": why for (n, m), why in unsupported.items()},
         "samples": samples,
         "summary": {key: {n: summarize(v) for n, v in per.items() if v} for key, per in samples.items()},
-    }
-    text = json.dumps(result, indent=1)
-    if args.json:
-        pathlib.Path(args.json).write_text(text)
-    else:
-        print(text)
+    }, args.json)
 
 
 if __name__ == "__main__":

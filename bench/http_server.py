@@ -13,7 +13,7 @@ import asyncio
 import sys
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-import loops as loop_registry  # noqa: E402
+import servers
 
 BODY = b"Hello, World!"
 RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
@@ -62,19 +62,7 @@ MODES = {"proto": proto_server, "aiohttp": aiohttp_server}
 
 def main():
     name, mode = sys.argv[1], sys.argv[2]
-    factories, missing = loop_registry.available([name])
-    if missing:
-        print(f"unsupported: {missing[name]}", flush=True)
-        sys.exit(3)
-    loop = factories[name]()
-    asyncio.set_event_loop(loop)
-    try:
-        port = loop.run_until_complete(MODES[mode](loop))
-    except NotImplementedError as exc:
-        print(f"unsupported: {exc}", flush=True)
-        sys.exit(3)
-    print(f"ready {port}", flush=True)
-    loop.run_forever()
+    servers.serve(name, MODES[mode])
 
 
 if __name__ == "__main__":

@@ -12,18 +12,16 @@ the cost of one idle connection.
 """
 
 import argparse
-import json
-import os
 import pathlib
 import resource
 import socket
 import statistics
-import subprocess
 import sys
 
 HERE = pathlib.Path(__file__).parent
 sys.path.insert(0, str(HERE))
-import loops as loop_registry  # noqa: E402
+import loops as loop_registry
+import servers
 
 BATCH = 50  # below asyncio's default listen backlog of 100
 
@@ -60,23 +58,17 @@ def sample(loop, count):
         command = [str(loop_registry.NATIVE_SERVER)]
     else:
         command = [sys.executable, "-P", str(HERE / "echo_server.py"), loop, "proto"]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                              env=dict(os.environ, **loop_registry.env_for(loop)))
-    conns = []
-    try:
-        line = server.stdout.readline().split()
-        if not line or line[0] != "ready":
-            server.wait(timeout=10)
-            return " ".join(line[1:]) or f"server exited with {server.returncode}"
+    with servers.started(command, loop) as (server, port):
+        if port is None:
+            return server.why
         before = rss_kib(server.pid)
-        conns = open_idle(int(line[1]), count)
-        after = rss_kib(server.pid)
+        conns = open_idle(port, count)
+        try:
+            after = rss_kib(server.pid)
+        finally:
+            for conn in conns:
+                conn.close()
         return {"before_kib": before, "after_kib": after, "bytes_per_conn": (after - before) * 1024 / count}
-    finally:
-        for conn in conns:
-            conn.close()
-        server.kill()
-        server.wait()
 
 
 def main():
@@ -111,13 +103,7 @@ def main():
     summary = {n: {"after_kib": statistics.median(s["after_kib"] for s in v),
                    "bytes_per_conn": statistics.median(s["bytes_per_conn"] for s in v)}
                for n, v in samples.items() if v}
-    result = {"python": sys.version,
-        "versions": loop_registry.versions(), "conns": args.conns, "missing": missing, "samples": samples, "summary": summary}
-    text = json.dumps(result, indent=1)
-    if args.json:
-        pathlib.Path(args.json).write_text(text)
-    else:
-        print(text)
+    servers.save({"conns": args.conns, "missing": missing, "samples": samples, "summary": summary}, args.json)
 
 
 if __name__ == "__main__":

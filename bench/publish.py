@@ -21,7 +21,7 @@ import sys
 
 HERE = pathlib.Path(__file__).parent
 sys.path.insert(0, str(HERE))
-import report  # noqa: E402
+import report
 
 LABELS = {"3.13": "3.13", "3.13t-nogil": "3.13t GIL off", "3.13t-gil": "3.13t GIL on"}
 

@@ -14,7 +14,7 @@ import pytest
 
 os.environ.setdefault("PYLOOP_IO_THREADS", "1")  # before pyloop makes its first loop
 
-import pyloop  # noqa: E402
+import pyloop
 
 LOOP_FACTORIES = {
     "asyncio": asyncio.SelectorEventLoop,

@@ -13,7 +13,7 @@ import pytest
 
 BENCH = pathlib.Path(__file__).parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
-import report  # noqa: E402
+import report
 
 
 def summary(median, low, high, cv=0.01):
@@ -235,7 +235,7 @@ def test_publish_writes_data_report_and_plots(tmp_path):
     (tmp_path / "echo-3.13.json").write_text(json.dumps(echo))
     (tmp_path / "loop_core-3.13t-nogil.json").write_text(json.dumps(core))
     (tmp_path / "loop_core-3.13t-gil.json").write_text(json.dumps(core))
-    data, images = publish.publish(tmp_path)
+    _, images = publish.publish(tmp_path)
     saved = json.loads((tmp_path / "data.json").read_text())
     assert saved["runs"]["echo-3.13"]["samples"] == echo["samples"]
     assert saved["machine"]["cores"] >= 1

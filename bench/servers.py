@@ -1,0 +1,77 @@
+"""What the benchmark drivers and their servers share: starting a server
+process and learning its port, serving on a loop by name, and the result
+files' common fields.
+
+A server prints "ready PORT" once listening, or "unsupported: WHY" and
+exits 3 when the loop lacks what it needs.
+"""
+
+import contextlib
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+import loops as loop_registry
+
+
+def pinned(cpus):
+    """taskset's prefix for running on `cpus` (a list like "1" or "0,1"), when there are two cores."""
+    return ["taskset", "-c", str(cpus)] if (os.cpu_count() or 1) >= 2 else []
+
+
+@contextlib.contextmanager
+def started(command, loop, cpus=None):
+    """Runs a server; yields (process, port), or (process, None) with the
+    reason it gave in process.why. Kills it on the way out."""
+    server = subprocess.Popen(
+        (pinned(cpus) if cpus is not None else []) + command,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=dict(os.environ, **loop_registry.env_for(loop)),
+    )
+    try:
+        line = server.stdout.readline().split()
+        if not line or line[0] != "ready":
+            server.wait(timeout=10)
+            server.why = " ".join(line[1:]) or f"server exited with {server.returncode}"
+            yield server, None
+        else:
+            yield server, int(line[1])
+    finally:
+        server.kill()
+        server.wait()
+
+
+def serve(name, start):
+    """Runs a server on the loop called `name`: start(loop) is a coroutine
+    returning the port, or raising NotImplementedError(why)."""
+    factories, missing = loop_registry.available([name])
+    if missing:
+        print(f"unsupported: {missing[name]}", flush=True)
+        sys.exit(3)
+    loop = factories[name]()
+    try:
+        port = loop.run_until_complete(start(loop))
+    except NotImplementedError as exc:
+        print(f"unsupported: {exc or f'{name} has no such server'}", flush=True)
+        sys.exit(3)
+    print(f"ready {port}", flush=True)
+    loop.run_forever()
+
+
+def save(result, path):
+    """Adds what every result records (interpreter, versions, GIL) and
+    writes it to path, or prints it."""
+    result = {
+        "python": sys.version,
+        "versions": loop_registry.versions(),
+        "gil_enabled": getattr(sys, "_is_gil_enabled", lambda: True)(),
+        **result,
+    }
+    text = json.dumps(result, indent=1)
+    if path:
+        pathlib.Path(path).write_text(text)
+    else:
+        print(text)
