@@ -9,7 +9,8 @@ same tables as the terminal summary and these plots (matplotlib; skipped,
 and said so, when it is not installed):
 - echo-<interp>.png: requests/s per loop for each echo mode and size
   (6 connections), and pyloop's share of the native C++ server;
-- latency-<interp>.png: p50 and p99 latency per loop at one connection;
+- latency-<interp>.png: p99 latency per loop at one connection;
+- limit-<interp>.png: pyloop's requests/s as a share of the native server's;
 - gil.png: pyloop's loop-core times on 3.13t with the GIL off and on.
 """
 
@@ -113,6 +114,22 @@ def plot(data, folder):
         fig.savefig(pathlib.Path(folder) / f"latency-{interp}.png", dpi=90)
         plt.close(fig)
         written.append(f"latency-{interp}.png")
+
+        # pyloop's requests/s as a share of the native server's, per cell.
+        keys = [k for k in summary if "pyloop" in summary[k] and "native" in summary[k]]
+        if keys:
+            fig, ax = plt.subplots(figsize=(max(6, len(keys) * 0.3), 3.5))
+            shares = [summary[k]["pyloop"]["rps"] / summary[k]["native"]["rps"] * 100 for k in keys]
+            ax.bar(range(len(keys)), shares)
+            ax.axhline(100, color="grey", linewidth=0.8)
+            ax.set_xticks(range(len(keys)))
+            ax.set_xticklabels(keys, rotation=90, fontsize=6)
+            ax.set_ylabel("% of the native server")
+            ax.set_title(f"pyloop's share of the C++ limit, {LABELS.get(interp, interp)}")
+            fig.tight_layout()
+            fig.savefig(pathlib.Path(folder) / f"limit-{interp}.png", dpi=90)
+            plt.close(fig)
+            written.append(f"limit-{interp}.png")
 
     off, on = data["runs"].get("loop_core-3.13t-nogil"), data["runs"].get("loop_core-3.13t-gil")
     if off and on:

@@ -85,7 +85,7 @@ def render_echo(label, result):
     for per in result["summary"].values():
         loops += [n for n in per if n not in loops]
     lines = [f"Echo benchmark, {label}: median req/s (p99 latency us, server CPU us/request);",
-             "'!' marks more than 10% variation in req/s. Ratio = pyloop req/s / uvloop req/s;",
+             "'!' marks more than 10% variation in req/s. Ratios = pyloop req/s / uvloop's and asyncio's;",
              "limit = pyloop req/s / the native C++ echo server's (bench/echo_native_server.cpp).", ""]
     modes = []
     for key in result["summary"]:
@@ -94,7 +94,8 @@ def render_echo(label, result):
             modes.append(mode)
     for mode in modes:
         lines.append(f"== {mode}")
-        lines.append("size/conns".ljust(14) + "".join(n.ljust(30) for n in loops) + "pyloop/uvloop  limit")
+        lines.append("size/conns".ljust(14) + "".join(n.ljust(30) for n in loops)
+                     + "pyloop/uvloop  pyloop/asyncio  limit")
         for key, per in result["summary"].items():
             if not key.startswith(mode + "/"):
                 continue
@@ -105,10 +106,9 @@ def render_echo(label, result):
                 text = "n/a" if not c else (f"{c['rps']:8.0f} ({c['p99_us']:.0f}, {c['cpu_us']:.1f})"
                                             + (" !" if c["rps_cv"] > NOISY_CV else ""))
                 row += text.ljust(30)
-            if "pyloop" in per and "uvloop" in per:
-                row += f"{per['pyloop']['rps'] / per['uvloop']['rps']:.2f}x".ljust(15)
-            else:
-                row += "n/a".ljust(15)
+            for peer in ("uvloop", "asyncio"):
+                ratio = f"{per['pyloop']['rps'] / per[peer]['rps']:.2f}x" if "pyloop" in per and peer in per else "n/a"
+                row += ratio.ljust(15)
             row += f"{per['pyloop']['rps'] / per['native']['rps']:.0%}" if "pyloop" in per and "native" in per else "n/a"
             lines.append(row)
         lines.append("")
