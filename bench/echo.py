@@ -87,26 +87,14 @@ def main():
     ap.add_argument("--server-cpus", default="1",
                     help="cores the server may use (taskset list); the client runs on core 0")
     args = ap.parse_args()
-    names = list(loop_registry.available(args.loops.split(","))[0])
-    missing = loop_registry.available(args.loops.split(","))[1]
+    found, missing = loop_registry.available(args.loops.split(","))
+    names = list(found)
     cells = [(m, int(s), int(c)) for m in args.modes.split(",") for s in args.sizes.split(",")
              for c in args.concurrency.split(",")]
-    samples = {f"{m}/{s}/{c}": {n: [] for n in names} for m, s, c in cells}
-    unsupported = {}
-    for r in range(args.rounds):
-        order = names[r % len(names):] + names[: r % len(names)]
-        for mode, size, conns in cells:
-            key = f"{mode}/{size}/{conns}"
-            for name in order:
-                if (name, mode) in unsupported:
-                    continue
-                result = sample(args.client, name, mode, size, conns, args.duration, args.server_cpus)
-                if isinstance(result, str):
-                    unsupported[(name, mode)] = result
-                    continue
-                samples[key][name].append(result)
-                print(f"  round {r + 1}/{args.rounds} {key:>16} {name:8} {result['rps']:10.0f} req/s "
-                      f"p99 {result['lat_us']['p99']:8.1f} us", file=sys.stderr, flush=True)
+    samples, unsupported = servers.interleave(
+        names, args.rounds, {f"{m}/{s}/{c}": (m, s, c) for m, s, c in cells},
+        lambda name, mode, size, conns: sample(args.client, name, mode, size, conns, args.duration,
+                                               args.server_cpus))
     summary = {key: {n: summarize(v) for n, v in per.items() if v} for key, per in samples.items()}
     servers.save({
         "missing": missing | {f"{n} {m}": why for (n, m), why in unsupported.items()},

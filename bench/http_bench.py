@@ -83,22 +83,9 @@ def main():
     found, missing = loop_registry.available(names)
     names = [n for n in names if n in found]
     cells = [(m, int(c)) for m in args.modes.split(",") for c in args.conns.split(",")]
-    samples = {f"{m}/{c}": {n: [] for n in names} for m, c in cells}
-    unsupported = {}
-    for r in range(args.rounds):
-        order = names[r % len(names):] + names[: r % len(names)]
-        for mode, conns in cells:
-            key = f"{mode}/{conns}"
-            for name in order:
-                if (name, mode) in unsupported:
-                    continue
-                result = sample(name, mode, conns, args.duration)
-                if isinstance(result, str):
-                    unsupported[(name, mode)] = result
-                    continue
-                samples[key][name].append(result)
-                print(f"  round {r + 1}/{args.rounds} {key:>12} {name:8} {result['rps']:10.0f} req/s "
-                      f"p99 {result['lat_us'].get('p99', 0):8.1f} us", file=sys.stderr, flush=True)
+    samples, unsupported = servers.interleave(
+        names, args.rounds, {f"{m}/{c}": (m, c) for m, c in cells},
+        lambda name, mode, conns: sample(name, mode, conns, args.duration))
     servers.save({
         "missing": missing | {f"{n} {m}": why for (n, m), why in unsupported.items()},
         "samples": samples,

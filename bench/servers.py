@@ -75,3 +75,30 @@ def save(result, path):
         pathlib.Path(path).write_text(text)
     else:
         print(text)
+
+
+def interleave(names, rounds, cells, measure):
+    """Measures every cell on every loop, `rounds` times, the loops in a
+    rotated order each round so that none always runs first.
+
+    cells maps a key to (mode, *args); measure(name, mode, *args) returns a
+    result dict with "rps" and "lat_us", or a string saying why the loop has
+    no such server (then it is skipped in that mode from then on). Returns
+    ({key: {name: [results]}}, {(name, mode): why}).
+    """
+    samples = {key: {n: [] for n in names} for key in cells}
+    unsupported = {}
+    for r in range(rounds):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for key, (mode, *args) in cells.items():
+            for name in order:
+                if (name, mode) in unsupported:
+                    continue
+                result = measure(name, mode, *args)
+                if isinstance(result, str):
+                    unsupported[(name, mode)] = result
+                    continue
+                samples[key][name].append(result)
+                print(f"  round {r + 1}/{rounds} {key:>16} {name:8} {result['rps']:10.0f} req/s "
+                      f"p99 {result['lat_us'].get('p99', 0.0):8.1f} us", file=sys.stderr, flush=True)
+    return samples, unsupported

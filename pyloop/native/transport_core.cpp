@@ -206,13 +206,22 @@ PyObject* finish_read(PyObject* self, ssize_t n, int err, PyObject* method, PyOb
   Py_RETURN_NONE;
 }
 
-PyObject* read_data_received(PyObject* self, PyObject*) {
+// Whether the loop reads the socket now, as asyncio's read paths decide
+// (nothing once the connection is being lost) and, when an I/O thread
+// shares it, begin_read: 1 to read (fd and link set; end_read after), 0 to
+// skip, -1 on error.
+int read_turn(PyObject* self, int* fd, StreamLink** link) {
   int lost = member_true(self, &TransportFields::conn_lost, names.conn_lost);
-  if (lost) return lost < 0 ? nullptr : Py_NewRef(Py_None);
-  int fd = fd_of(self);
-  if (fd < 0 && PyErr_Occurred()) return nullptr;
+  if (lost) return lost < 0 ? -1 : 0;
+  *fd = fd_of(self);
+  if (*fd < 0 && PyErr_Occurred()) return -1;
+  return begin_read(self, *fd, link);
+}
+
+PyObject* read_data_received(PyObject* self, PyObject*) {
+  int fd;
   StreamLink* link;
-  if (int turn = begin_read(self, fd, &link); turn <= 0) return turn < 0 ? nullptr : Py_NewRef(Py_None);
+  if (int turn = read_turn(self, &fd, &link); turn <= 0) return turn < 0 ? nullptr : Py_NewRef(Py_None);
   PyObject* data = PyBytes_FromStringAndSize(nullptr, read_size);
   if (!data) {
     end_read(link, -1, EAGAIN);
@@ -255,12 +264,9 @@ PyObject* protocol_buffer(PyObject* self, PyObject** buf, Py_buffer* view) {
 }
 
 PyObject* read_get_buffer(PyObject* self, PyObject*) {
-  int lost = member_true(self, &TransportFields::conn_lost, names.conn_lost);
-  if (lost) return lost < 0 ? nullptr : Py_NewRef(Py_None);
-  int fd = fd_of(self);
-  if (fd < 0 && PyErr_Occurred()) return nullptr;
+  int fd;
   StreamLink* link;
-  if (int turn = begin_read(self, fd, &link); turn <= 0) return turn < 0 ? nullptr : Py_NewRef(Py_None);
+  if (int turn = read_turn(self, &fd, &link); turn <= 0) return turn < 0 ? nullptr : Py_NewRef(Py_None);
   PyObject* buf = nullptr;
   Py_buffer view;
   PyObject* got = protocol_buffer(self, &buf, &view);
