@@ -3,8 +3,12 @@ native load client (bench/echo_client.cpp), per mode, message size and
 concurrency, loops interleaved within each round.
 
     python bench/echo.py --client build/bench/echo_client [--rounds 3]
-        [--modes raw,stream,proto,buffered] [--sizes 1024,10240,102400]
+        [--modes raw,stream,proto,buffered,tls,udp] [--sizes 1024,10240,102400]
         [--concurrency 1,6,11] [--duration 1.0] [--loops ...] [--json out.json]
+
+tls and udp run on a smaller grid, the requested sizes and concurrencies
+that are also in GRIDS below (a datagram cannot hold 100 KiB anyway); the
+native C++ server serves the TCP modes only.
 
 Each sample starts a fresh server process. On a machine with two or more
 cores the server is pinned to CPU 1 and the client to CPU 0. Server CPU time
@@ -27,6 +31,20 @@ import servers
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
+# Modes measured on fewer cells than the TCP ones: mode -> (sizes, concurrencies).
+GRIDS = {"tls": ((1024, 102400), (1, 11)), "udp": ((1024,), (1, 11))}
+TRANSPORTS = {"tls": "tls", "udp": "udp"}  # the client's --transport per mode; tcp otherwise
+NATIVE_MODES = ("raw", "stream", "proto", "buffered")
+
+
+def cells(modes, sizes, concurrencies):
+    """(mode, size, concurrency) to measure, each mode on its grid."""
+    chosen = []
+    for mode in modes:
+        grid_sizes, grid_conc = GRIDS.get(mode, (sizes, concurrencies))
+        chosen += [(mode, s, c) for s in sizes if s in grid_sizes for c in concurrencies if c in grid_conc]
+    return chosen
+
 
 def cpu_seconds(pid):
     fields = (pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1]).split()
@@ -37,6 +55,8 @@ def cpu_seconds(pid):
 def sample(client, loop, mode, size, conns, duration, server_cpus="1"):
     """One run; a dict of results, or a string saying why there is none."""
     if loop == "native":
+        if mode not in NATIVE_MODES:
+            return f"the native server has no {mode} mode"
         command = [str(loop_registry.NATIVE_SERVER)]
     else:
         command = [sys.executable, "-P", str(HERE / "echo_server.py"), loop, mode]
@@ -46,7 +66,8 @@ def sample(client, loop, mode, size, conns, duration, server_cpus="1"):
         cpu0 = cpu_seconds(server.pid)
         out = subprocess.run(
             servers.pinned(0) + [client, "--port", str(port), "--conns", str(conns), "--size", str(size),
-                                 "--duration", str(duration), "--warmup", "0.3"],
+                                 "--duration", str(duration), "--warmup", "0.2",
+                                 "--transport", TRANSPORTS.get(mode, "tcp")],
             capture_output=True, text=True, timeout=duration + 30,
         )
         cpu = cpu_seconds(server.pid) - cpu0
@@ -69,6 +90,8 @@ def summarize(samples):
         "rps_max": max(rps),
         "rps_cv": statistics.pstdev(rps) / statistics.fmean(rps) if len(rps) > 1 else 0.0,
         "mean_us": med("lat_us", "mean"),
+        "p50_us": med("lat_us", "p50"),
+        "p90_us": med("lat_us", "p90"),
         "p99_us": med("lat_us", "p99"),
         "cpu_us": med("server_cpu_us_per_request"),
     }
@@ -78,7 +101,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--client", required=True)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--modes", default="raw,stream,proto,buffered")
+    ap.add_argument("--modes", default="raw,stream,proto,buffered,tls,udp")
     ap.add_argument("--sizes", default="1024,10240,102400")
     ap.add_argument("--concurrency", default="1,6,11")
     ap.add_argument("--duration", type=float, default=1.0)
@@ -89,10 +112,10 @@ def main():
     args = ap.parse_args()
     found, missing = loop_registry.available(args.loops.split(","))
     names = list(found)
-    cells = [(m, int(s), int(c)) for m in args.modes.split(",") for s in args.sizes.split(",")
-             for c in args.concurrency.split(",")]
+    measured = cells(args.modes.split(","), [int(s) for s in args.sizes.split(",")],
+                     [int(c) for c in args.concurrency.split(",")])
     samples, unsupported = servers.interleave(
-        names, args.rounds, {f"{m}/{s}/{c}": (m, s, c) for m, s, c in cells},
+        names, args.rounds, {f"{m}/{s}/{c}": (m, s, c) for m, s, c in measured},
         lambda name, mode, size, conns: sample(args.client, name, mode, size, conns, args.duration,
                                                args.server_cpus))
     summary = {key: {n: summarize(v) for n, v in per.items() if v} for key, per in samples.items()}

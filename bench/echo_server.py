@@ -3,14 +3,17 @@
     python bench/echo_server.py LOOP MODE
 
 MODE: raw (sock_accept/sock_recv/sock_sendall), stream (asyncio streams),
-proto (asyncio.Protocol) or buffered (asyncio.BufferedProtocol). Listens on
-an ephemeral port of 127.0.0.1, prints "ready PORT" and serves until killed.
+proto (asyncio.Protocol), buffered (asyncio.BufferedProtocol), tls
+(asyncio.Protocol over TLS, with the self-signed certificate CPython ships
+for its own tests) or udp (asyncio.DatagramProtocol). Listens on an
+ephemeral port of 127.0.0.1, prints "ready PORT" and serves until killed.
 A loop that lacks what a mode needs prints "unsupported: WHY" and exits 3.
 """
 
 import asyncio
 import pathlib
 import socket
+import ssl
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
@@ -82,9 +85,31 @@ class EchoBufferedProtocol(asyncio.BufferedProtocol):
         self.transport.write(self.view[:nbytes])
 
 
-async def protocol_server(loop, factory):
-    server = await loop.create_server(factory, "127.0.0.1", 0)
+async def protocol_server(loop, factory, tls=None):
+    server = await loop.create_server(factory, "127.0.0.1", 0, ssl=tls)
     return server.sockets[0].getsockname()[1]
+
+
+def server_tls_context():
+    certificate = pathlib.Path(ssl.__file__).parent / "test" / "certdata" / "keycert.pem"
+    if not certificate.exists():
+        raise NotImplementedError(f"no test certificate at {certificate}")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificate)
+    return context
+
+
+class EchoDatagramProtocol(asyncio.DatagramProtocol):
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        self.transport.sendto(data, addr)
+
+
+async def datagram_server(loop):
+    transport, _ = await loop.create_datagram_endpoint(EchoDatagramProtocol, local_addr=("127.0.0.1", 0))
+    return transport.get_extra_info("sockname")[1]
 
 
 MODES = {
@@ -92,6 +117,8 @@ MODES = {
     "stream": stream_server,
     "proto": lambda loop: protocol_server(loop, EchoProtocol),
     "buffered": lambda loop: protocol_server(loop, EchoBufferedProtocol),
+    "tls": lambda loop: protocol_server(loop, EchoProtocol, server_tls_context()),
+    "udp": datagram_server,
 }
 
 

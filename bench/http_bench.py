@@ -5,11 +5,14 @@ by wrk (from Debian's packages), server and wrk pinned to separate cores.
                             [--conns 10,100] [--duration 2] [--rounds 3] [--json out.json]
 
 Modes are bench/http_server.py's: proto (a small asyncio.Protocol server) and
-aiohttp (aiohttp.web). Per sample: wrk's requests/s and latency percentiles,
-and the server's CPU time per request read from /proc around the run.
+aiohttp (aiohttp.web). Each sample starts a fresh server and warms it up
+with WARMUP_REQUESTS keep-alive requests before wrk runs. Per sample: wrk's
+requests/s and latency percentiles, and the server's CPU time per request
+read from /proc around the run.
 """
 
 import argparse
+import http.client
 import pathlib
 import re
 import shutil
@@ -24,6 +27,21 @@ import servers
 from echo import cpu_seconds
 
 _UNITS = {"us": 1.0, "ms": 1e3, "s": 1e6}
+WARMUP_REQUESTS = 500
+
+
+def warm_up(port, requests=WARMUP_REQUESTS):
+    """Runs the server's request path (imports, caches, allocator) before it is measured."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        for _ in range(requests):
+            connection.request("GET", "/")
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"warm-up request got HTTP {response.status}")
+    finally:
+        connection.close()
 
 
 def parse_wrk(text):
@@ -42,6 +60,7 @@ def sample(loop, mode, conns, duration):
     with servers.started(command, loop, 1) as (server, port):
         if port is None:
             return server.why
+        warm_up(port)
         cpu0 = cpu_seconds(server.pid)
         out = subprocess.run(
             servers.pinned(0) + ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency",

@@ -9,7 +9,8 @@ same tables as the terminal summary and these plots (matplotlib; skipped,
 and said so, when it is not installed):
 - echo-<interp>.png: requests/s per loop for each echo mode and size
   (6 connections), and pyloop's share of the native C++ server;
-- latency-<interp>.png: p99 latency per loop at one connection;
+- latency-<interp>.png: latency percentiles (p50, p90, p99) per loop at
+  one connection;
 - limit-<interp>.png: pyloop's requests/s as a share of the native server's;
 - gil.png: pyloop's loop-core times on 3.13t with the GIL off and on.
 """
@@ -62,6 +63,84 @@ def tables(data):
     return parts
 
 
+def _grouped_bars(ax, keys, loops, value, **style):
+    """Bars of value(key, loop) per key, one colour per loop; returns the bar width."""
+    width = 0.8 / max(len(loops), 1)
+    for i, loop in enumerate(loops):
+        ax.bar([j + i * width for j in range(len(keys))], [value(k, loop) for k in keys], width, label=loop,
+               **style)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(keys))])
+    return width
+
+
+def _echo_plot(plt, summary, title):
+    """Requests/s per loop for each mode and size, at 6 connections where measured."""
+    modes = list(dict.fromkeys(k.split("/")[0] for k in summary))
+    fig, axes = plt.subplots(1, len(modes), figsize=(4 * len(modes), 3.5), squeeze=False)
+    for ax, mode in zip(axes[0], modes):
+        keys = [k for k in summary if k.startswith(mode + "/") and k.endswith("/6")] or \
+               [k for k in summary if k.startswith(mode + "/") and k.endswith("/11")]
+        loops = sorted({n for k in keys for n in summary[k]})
+        _grouped_bars(ax, keys, loops, lambda k, loop: summary[k].get(loop, {}).get("rps", 0))
+        ax.set_xticklabels([f"{int(k.split('/')[1]) // 1024} KiB" for k in keys])
+        ax.set_title(f"{mode}, {keys[0].split('/')[2] if keys else ''} connections")
+        ax.set_ylabel("requests/s")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle(f"Echo, {title} (median requests/s)")
+    return fig
+
+
+def _latency_plot(plt, summary, title):
+    """Latency percentiles at one connection: bar p50, dot p90, whisker to p99."""
+    keys = [k for k in summary if k.endswith("/1")]
+    loops = sorted({n for k in keys for n in summary[k]})
+    fig, ax = plt.subplots(figsize=(max(6, len(keys)), 3.5))
+    width = _grouped_bars(ax, keys, loops, lambda k, loop: summary[k].get(loop, {}).get("p50_us", 0))
+    for i, loop in enumerate(loops):
+        cells = [(j, summary[k][loop]) for j, k in enumerate(keys) if loop in summary[k]]
+        xs = [j + i * width for j, _ in cells]
+        p50 = [c.get("p50_us", 0) for _, c in cells]
+        ax.errorbar(xs, p50, yerr=[[0] * len(cells), [c["p99_us"] - p for (_, c), p in zip(cells, p50)]],
+                    fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
+        ax.plot(xs, [c.get("p90_us", 0) for _, c in cells], "k.", markersize=3)
+    ax.set_xticklabels([k.rsplit("/", 1)[0].replace("/", " ") for k in keys], rotation=30, fontsize=7)
+    ax.set_ylabel("latency (us)")
+    ax.set_yscale("log")
+    ax.set_title(f"Echo latency at one connection, {title}: p50 bars, p90 dots, p99 whiskers", fontsize=9)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def _limit_plot(plt, summary, title):
+    """pyloop's requests/s as a share of the native server's, per cell (None without both)."""
+    keys = [k for k in summary if "pyloop" in summary[k] and "native" in summary[k]]
+    if not keys:
+        return None
+    fig, ax = plt.subplots(figsize=(max(6, len(keys) * 0.3), 3.5))
+    ax.bar(range(len(keys)), [summary[k]["pyloop"]["rps"] / summary[k]["native"]["rps"] * 100 for k in keys])
+    ax.axhline(100, color="grey", linewidth=0.8)
+    ax.set_xticks(range(len(keys)))
+    ax.set_xticklabels(keys, rotation=90, fontsize=6)
+    ax.set_ylabel("% of the native server")
+    ax.set_title(f"pyloop's share of the C++ limit, {title}")
+    return fig
+
+
+def _gil_plot(plt, off, on):
+    """pyloop's loop-core times on 3.13t, GIL off vs on."""
+    work = [w for w in off["summary"] if "pyloop" in off["summary"][w] and "pyloop" in on["summary"].get(w, {})]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    xs = range(len(work))
+    ax.bar([x - 0.2 for x in xs], [off["summary"][w]["pyloop"]["median"] * 1e3 for w in work], 0.4, label="GIL off")
+    ax.bar([x + 0.2 for x in xs], [on["summary"][w]["pyloop"]["median"] * 1e3 for w in work], 0.4, label="GIL on")
+    ax.set_xticks(list(xs))
+    ax.set_xticklabels(work)
+    ax.set_ylabel("ms (lower is better)")
+    ax.set_title("pyloop loop core on 3.13t, GIL off vs on")
+    ax.legend()
+    return fig
+
+
 def plot(data, folder):
     """Writes the PNGs; returns their file names (none without matplotlib)."""
     try:
@@ -71,84 +150,25 @@ def plot(data, folder):
         import matplotlib.pyplot as plt
     except ImportError:
         return []
-    written = []
+    figures = {}
     for name, run in data["runs"].items():
-        if not name.startswith("echo-"):
-            continue
-        interp = _interp(name)
-        summary = run["summary"]
-        modes = sorted({k.split("/")[0] for k in summary})
-        fig, axes = plt.subplots(1, len(modes), figsize=(4 * len(modes), 3.5), squeeze=False)
-        for ax, mode in zip(axes[0], modes):
-            keys = [k for k in summary if k.startswith(mode + "/") and k.endswith("/6")] or \
-                   [k for k in summary if k.startswith(mode + "/")]
-            loops = sorted({n for k in keys for n in summary[k]})
-            width = 0.8 / max(len(loops), 1)
-            for i, loop in enumerate(loops):
-                xs = [j + i * width for j in range(len(keys))]
-                ax.bar(xs, [summary[k].get(loop, {}).get("rps", 0) for k in keys], width, label=loop)
-            ax.set_xticks([j + 0.4 - width / 2 for j in range(len(keys))])
-            ax.set_xticklabels([f"{int(k.split('/')[1]) // 1024} KiB" for k in keys])
-            ax.set_title(f"{mode}, {keys[0].split('/')[2] if keys else ''} connections")
-            ax.set_ylabel("requests/s")
-        axes[0][-1].legend(fontsize=7)
-        fig.suptitle(f"Echo, {LABELS.get(interp, interp)} (median requests/s)")
-        fig.tight_layout()
-        fig.savefig(pathlib.Path(folder) / f"echo-{interp}.png", dpi=90)
-        plt.close(fig)
-        written.append(f"echo-{interp}.png")
-
-        keys = [k for k in summary if k.endswith("/1")]
-        loops = sorted({n for k in keys for n in summary[k]})
-        fig, ax = plt.subplots(figsize=(max(6, len(keys)), 3.5))
-        width = 0.8 / max(len(loops), 1)
-        for i, loop in enumerate(loops):
-            xs = [j + i * width for j in range(len(keys))]
-            ax.bar(xs, [summary[k].get(loop, {}).get("p99_us", 0) for k in keys], width, label=f"{loop} p99")
-        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(keys))])
-        ax.set_xticklabels([k.rsplit("/", 1)[0].replace("/", " ") for k in keys], rotation=30, fontsize=7)
-        ax.set_ylabel("p99 latency (us)")
-        ax.set_title(f"Echo latency at one connection, {LABELS.get(interp, interp)}")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(pathlib.Path(folder) / f"latency-{interp}.png", dpi=90)
-        plt.close(fig)
-        written.append(f"latency-{interp}.png")
-
-        # pyloop's requests/s as a share of the native server's, per cell.
-        keys = [k for k in summary if "pyloop" in summary[k] and "native" in summary[k]]
-        if keys:
-            fig, ax = plt.subplots(figsize=(max(6, len(keys) * 0.3), 3.5))
-            shares = [summary[k]["pyloop"]["rps"] / summary[k]["native"]["rps"] * 100 for k in keys]
-            ax.bar(range(len(keys)), shares)
-            ax.axhline(100, color="grey", linewidth=0.8)
-            ax.set_xticks(range(len(keys)))
-            ax.set_xticklabels(keys, rotation=90, fontsize=6)
-            ax.set_ylabel("% of the native server")
-            ax.set_title(f"pyloop's share of the C++ limit, {LABELS.get(interp, interp)}")
-            fig.tight_layout()
-            fig.savefig(pathlib.Path(folder) / f"limit-{interp}.png", dpi=90)
-            plt.close(fig)
-            written.append(f"limit-{interp}.png")
-
+        if name.startswith("echo-"):
+            interp = _interp(name)
+            title = LABELS.get(interp, interp)
+            figures[f"echo-{interp}.png"] = _echo_plot(plt, run["summary"], title)
+            figures[f"latency-{interp}.png"] = _latency_plot(plt, run["summary"], title)
+            figures[f"limit-{interp}.png"] = _limit_plot(plt, run["summary"], title)
     off, on = data["runs"].get("loop_core-3.13t-nogil"), data["runs"].get("loop_core-3.13t-gil")
     if off and on:
-        work = [w for w in off["summary"] if "pyloop" in off["summary"][w] and "pyloop" in on["summary"].get(w, {})]
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        xs = range(len(work))
-        ax.bar([x - 0.2 for x in xs], [off["summary"][w]["pyloop"]["median"] * 1e3 for w in work], 0.4,
-               label="GIL off")
-        ax.bar([x + 0.2 for x in xs], [on["summary"][w]["pyloop"]["median"] * 1e3 for w in work], 0.4,
-               label="GIL on")
-        ax.set_xticks(list(xs))
-        ax.set_xticklabels(work)
-        ax.set_ylabel("ms (lower is better)")
-        ax.set_title("pyloop loop core on 3.13t, GIL off vs on")
-        ax.legend()
+        figures["gil.png"] = _gil_plot(plt, off, on)
+    written = []
+    for file_name, fig in figures.items():
+        if fig is None:
+            continue
         fig.tight_layout()
-        fig.savefig(pathlib.Path(folder) / "gil.png", dpi=90)
+        fig.savefig(pathlib.Path(folder) / file_name, dpi=90)
         plt.close(fig)
-        written.append("gil.png")
+        written.append(file_name)
     return written
 
 

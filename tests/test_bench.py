@@ -1,10 +1,12 @@
 """The benchmark tooling itself: report rendering from recorded results and
 the native echo client against a known server. Behaviour, not timings."""
 
+import contextlib
 import json
 import pathlib
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -68,23 +70,40 @@ def echo_client(tmp_path_factory):
     if compiler is None:
         pytest.skip("no C++ compiler")
     binary = tmp_path_factory.mktemp("bench") / "echo_client"
-    subprocess.run([compiler, "-O1", "-std=c++20", str(BENCH / "echo_client.cpp"), "-o", str(binary)],
-                   check=True, timeout=120)
+    subprocess.run([compiler, "-O1", "-std=c++20", str(BENCH / "echo_client.cpp"), "-o", str(binary),
+                    "-lssl", "-lcrypto"], check=True, timeout=120)
     return binary
 
 
-def test_echo_client_against_a_threaded_echo_server(echo_client):
+def run_client(echo_client, port, *extra):
+    return subprocess.run([str(echo_client), "--port", str(port), "--conns", "3", "--size", "3000",
+                           "--duration", "0.3", "--warmup", "0.1", *extra],
+                          capture_output=True, text=True, timeout=30)
+
+
+def check_result(out):
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["requests"] > 0
+    assert result["all_requests"] >= result["requests"]
+    lat = result["lat_us"]
+    assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+    assert result["rps"] == pytest.approx(result["requests"] / result["seconds"], rel=1e-3)
+
+
+@contextlib.contextmanager
+def threaded_tcp_server(wrap=lambda conn: conn):
+    """A thread-per-connection echo server; wrap(conn) may make it TLS."""
     listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
     stop = threading.Event()
 
     def serve(conn):
-        with conn:
-            try:
-                while data := conn.recv(65536):
-                    conn.sendall(data)
-            except ConnectionResetError:
-                pass  # the client resets its connections when it stops
+        try:
+            with wrap(conn) as channel:
+                while data := channel.recv(65536):
+                    channel.sendall(data)
+        except (ConnectionResetError, ssl.SSLError):
+            pass  # the client resets its connections when it stops
 
     def accept():
         while not stop.is_set():
@@ -96,24 +115,95 @@ def test_echo_client_against_a_threaded_echo_server(echo_client):
 
     threading.Thread(target=accept, daemon=True).start()
     try:
-        out = subprocess.run([str(echo_client), "--port", str(port), "--conns", "3", "--size", "3000",
-                              "--duration", "0.3", "--warmup", "0.1"],
-                             capture_output=True, text=True, timeout=30, check=True)
+        yield listener.getsockname()[1]
     finally:
         stop.set()
         listener.close()
-    result = json.loads(out.stdout)
-    assert result["requests"] > 0
-    assert result["all_requests"] >= result["requests"]
-    lat = result["lat_us"]
-    assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
-    assert result["rps"] == pytest.approx(result["requests"] / result["seconds"], rel=1e-3)
+
+
+@contextlib.contextmanager
+def threaded_udp_server(drop_after=None):
+    """Echoes datagrams; with drop_after=N, ignores every datagram after the Nth."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve():
+        seen = 0
+        while not stop.is_set():
+            try:
+                data, addr = sock.recvfrom(65536)
+            except TimeoutError:
+                continue
+            seen += 1
+            if drop_after is None or seen <= drop_after:
+                sock.sendto(data, addr)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        sock.close()
+
+
+def test_echo_client_against_a_threaded_echo_server(echo_client):
+    with threaded_tcp_server() as port:
+        check_result(run_client(echo_client, port))
+
+
+def test_echo_client_over_tls(echo_client):
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pathlib.Path(ssl.__file__).parent / "test" / "certdata" / "keycert.pem")
+    with threaded_tcp_server(lambda conn: context.wrap_socket(conn, server_side=True)) as port:
+        check_result(run_client(echo_client, port, "--transport", "tls"))
+
+
+def test_echo_client_over_udp(echo_client):
+    with threaded_udp_server() as port:
+        check_result(run_client(echo_client, port, "--transport", "udp"))
+
+
+def test_echo_client_reports_a_lost_datagram(echo_client):
+    with threaded_udp_server(drop_after=5) as port:
+        out = subprocess.run([str(echo_client), "--port", str(port), "--size", "100", "--duration", "1.2",
+                              "--warmup", "0", "--transport", "udp"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1
+    assert "no echo for over a second" in out.stderr
+
+
+def test_echo_client_latency_math_on_a_known_input(echo_client):
+    values = "\n".join(str(v) for v in [*range(100, 49, -1), *range(50)])  # 0..100, shuffled
+    out = subprocess.run([str(echo_client), "--stats"], input=values, capture_output=True, text=True,
+                         timeout=30, check=True)
+    assert json.loads(out.stdout) == {"count": 101, "lat_us": {"mean": 50.0, "p50": 50.0, "p90": 90.0,
+                                                                "p99": 99.0, "max": 100.0}}
+    out = subprocess.run([str(echo_client), "--stats"], input="7.5\n2.5\n", capture_output=True, text=True,
+                         timeout=30, check=True)
+    assert json.loads(out.stdout)["lat_us"] == {"mean": 5.0, "p50": 7.5, "p90": 7.5, "p99": 7.5, "max": 7.5}
 
 
 def test_echo_client_rejects_bad_options(echo_client):
-    out = subprocess.run([str(echo_client), "--port", "0"], capture_output=True, text=True, timeout=30)
-    assert out.returncode == 2
-    assert "must be positive" in out.stderr
+    for args, why in ((["--port", "0"], "must be positive"),
+                      (["--port", "1", "--transport", "quic"], "unknown option --transport quic"),
+                      (["--port", "1", "--transport", "udp", "--size", "70000"], "over a datagram"),
+                      (["--stats"], None)):
+        out = subprocess.run([str(echo_client), *args], input="x", capture_output=True, text=True, timeout=30)
+        assert out.returncode == 2
+        assert why is None or why in out.stderr
+
+
+def test_tls_and_udp_run_on_their_smaller_grids():
+    import echo
+
+    measured = echo.cells(["proto", "tls", "udp"], [1024, 10240, 102400], [1, 6, 11])
+    assert len([c for c in measured if c[0] == "proto"]) == 9
+    assert [c for c in measured if c[0] != "proto"] == [
+        ("tls", 1024, 1), ("tls", 1024, 11), ("tls", 102400, 1), ("tls", 102400, 11),
+        ("udp", 1024, 1), ("udp", 1024, 11)]
 
 
 def write_run(folder, loop_core, echo):
@@ -215,6 +305,42 @@ def test_wrk_output_is_parsed_with_its_units():
     assert result["lat_us"] == {"p50": 65.0, "p75": 76.0, "p90": 1200.0, "p99": 2.5e6}
 
 
+@pytest.mark.parametrize("status", [200, 404])
+def test_http_warm_up_uses_one_keep_alive_connection(status):
+    import http.server
+
+    import http_bench
+
+    seen = {"requests": 0, "connections": set()}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            seen["requests"] += 1
+            seen["connections"].add(self.client_address)
+            self.send_response(status)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        if status == 200:
+            http_bench.warm_up(server.server_address[1], requests=50)
+            assert seen["requests"] == 50 and len(seen["connections"]) == 1
+        else:
+            with pytest.raises(RuntimeError, match="HTTP 404"):
+                http_bench.warm_up(server.server_address[1], requests=50)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_http_report_ratio():
     cell = {"rps": 100.0, "rps_cv": 0.0, "p99_us": 10.0, "cpu_us": 5.0}
     result = {"missing": {}, "summary": {"proto/10": {"uvloop": cell, "pyloop": dict(cell, rps=150.0)}}}
@@ -225,8 +351,8 @@ def test_http_report_ratio():
 def test_publish_writes_data_report_and_plots(tmp_path):
     import publish
 
-    cell = {"rps": 100.0, "rps_min": 90.0, "rps_max": 110.0, "rps_cv": 0.05, "mean_us": 10.0, "p99_us": 20.0,
-            "cpu_us": 5.0}
+    cell = {"rps": 100.0, "rps_min": 90.0, "rps_max": 110.0, "rps_cv": 0.05, "mean_us": 10.0, "p50_us": 9.0,
+            "p90_us": 15.0, "p99_us": 20.0, "cpu_us": 5.0}
     echo = {"missing": {}, "samples": {"proto/1024/1": {"pyloop": [{"rps": 100.0}]}},
             "summary": {"proto/1024/1": {"pyloop": cell, "uvloop": dict(cell, rps=50.0)},
                         "proto/1024/6": {"pyloop": cell}}}
