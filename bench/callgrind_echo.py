@@ -21,6 +21,8 @@ import tempfile
 import time
 
 HERE = pathlib.Path(__file__).parent
+sys.path.insert(0, str(HERE))
+import echo
 
 
 def instructions(out_file):
@@ -41,7 +43,7 @@ def run(client, loop, mode, size, conns, duration, out_file):
             raise RuntimeError(f"{loop} {mode}: server did not start ({' '.join(line)})")
         out = subprocess.run(
             [client, "--port", line[1], "--conns", str(conns), "--size", str(size),
-             "--duration", str(duration), "--warmup", "0.5"],
+             "--duration", str(duration), "--warmup", "0.5", "--transport", echo.TRANSPORTS.get(mode, "tcp")],
             capture_output=True, text=True, check=True, timeout=duration + 60,
         )
         return json.loads(out.stdout)["all_requests"]

@@ -10,6 +10,7 @@
 #include "pyloop/rt/log.hpp"
 #include "python_helpers.hpp"
 #include "transport_core.hpp"
+#include "transport_datagram.hpp"
 
 #include <spdlog/version.h>
 #include <oneapi/tbb/version.h>
@@ -23,6 +24,8 @@ PyMethodDef raw_functions[] = {
      METH_FASTCALL, "Registers the Python helpers the native code calls on cold paths."},
     {"_make_transport_core", pyloop::py::make_transport_core, METH_O,
      "Makes TransportCore, the native subclass of the given asyncio socket transport class."},
+    {"_make_datagram_core", pyloop::py::make_datagram_core, METH_O,
+     "Makes DatagramCore, the native subclass of the given asyncio datagram transport class."},
     {nullptr, nullptr, 0, nullptr},
 };
 
@@ -54,7 +57,8 @@ py::dict build_config() {
 PYBIND11_MODULE(_native, m, py::mod_gil_not_used()) {
   m.doc() = "pyloop's native core";
   if (pyloop::py::register_handle_types(m.ptr()) < 0 || pyloop::py::register_loop_core(m.ptr()) < 0 ||
-      pyloop::py::register_transport_core(m.ptr()) < 0 || PyModule_AddFunctions(m.ptr(), raw_functions) < 0)
+      pyloop::py::register_transport_core(m.ptr()) < 0 || pyloop::py::register_datagram_core(m.ptr()) < 0 ||
+      PyModule_AddFunctions(m.ptr(), raw_functions) < 0)
     throw py::error_already_set();
   m.def("build_config", &build_config, "Versions and options this extension was built with.");
   m.def(

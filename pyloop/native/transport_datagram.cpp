@@ -1,0 +1,355 @@
+// DatagramCore: the per-datagram paths of pyloop's datagram transport in C++.
+//
+// pyloop's datagram transport is asyncio's _SelectorDatagramTransport with
+// this type as its first base: receiving (_read_ready) and sendto() run here
+// for IPv4 and IPv6 sockets; everything else (closing, buffering a datagram
+// that would block, flow control, other address families, every error case
+// off the fast path) is asyncio's own Python code.
+//
+// asyncio's _read_ready receives into a new 256 KiB bytes object and shrinks
+// it: with glibc that allocation is mapped and unmapped around every
+// datagram. Here a datagram lands in a per-thread buffer and is copied into
+// a bytes object of its own size; up to kBatch datagrams are received per
+// readiness, as libuv does, while the protocol keeps the transport reading.
+//
+// Threading: the loop thread's, like the transport.
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+#include "socket_address.hpp"
+#include "transport_datagram.hpp"
+
+namespace pyloop::py {
+
+namespace {
+
+constexpr int kBatch = 16;
+constexpr int kYes = 1, kNo = 2;
+
+PyObject* read_ready_name;
+PyObject* sendto_name;
+PyObject* datagram_received_name;
+PyObject* error_received_name;
+PyObject* peername_name;
+
+PyTypeObject* DatagramCoreType = nullptr;
+
+// asyncio's attributes that the per-datagram paths read, stored in the
+// transport itself as members (like __slots__), so asyncio's Python code
+// and this code meet in the same place without a dictionary lookup; the
+// rest of asyncio's attributes are members too, so that a transport needs
+// no instance dictionary. _extra and _loop are slots of asyncio's bases.
+struct DatagramFields {
+  PyObject* sock_fd;
+  PyObject* conn_lost;
+  PyObject* closing;
+  PyObject* paused;
+  PyObject* protocol;
+  PyObject* address;
+  PyObject* buffer;
+  PyObject* sock;
+  PyObject* server;
+  PyObject* protocol_connected;
+  PyObject* buffer_size;
+  AddressCache addresses;  // its two objects are members below
+  int family;              // the socket's, read once; 0 until then
+  int peer;                // the socket has a peer: kYes, kNo, or 0 before it is known
+};
+
+#define DATAGRAM_MEMBER(name, field, flags) \
+  {name, Py_T_OBJECT_EX, offsetof(DatagramFields, field), Py_RELATIVE_OFFSET | (flags), nullptr}
+PyMemberDef members[] = {
+    DATAGRAM_MEMBER("_sock_fd", sock_fd, 0),
+    DATAGRAM_MEMBER("_conn_lost", conn_lost, 0),
+    DATAGRAM_MEMBER("_closing", closing, 0),
+    DATAGRAM_MEMBER("_paused", paused, 0),
+    DATAGRAM_MEMBER("_protocol", protocol, 0),
+    DATAGRAM_MEMBER("_address", address, 0),
+    DATAGRAM_MEMBER("_buffer", buffer, 0),
+    DATAGRAM_MEMBER("_sock", sock, 0),
+    DATAGRAM_MEMBER("_server", server, 0),
+    DATAGRAM_MEMBER("_protocol_connected", protocol_connected, 0),
+    DATAGRAM_MEMBER("_buffer_size", buffer_size, 0),
+    DATAGRAM_MEMBER("_pyloop_last_peer", addresses.peer, Py_READONLY),
+    DATAGRAM_MEMBER("_pyloop_last_host", addresses.host, Py_READONLY),
+    {nullptr, 0, 0, 0, nullptr},
+};
+#undef DATAGRAM_MEMBER
+
+DatagramFields& fields_of(PyObject* self) {
+  return *static_cast<DatagramFields*>(PyObject_GetTypeData(self, DatagramCoreType));
+}
+
+// Whether a member holds a true value; -1 with AttributeError when unset.
+int is_true(PyObject* value, const char* name) {
+  if (!value) {
+    PyErr_Format(PyExc_AttributeError, "'%s' is not set", name);
+    return -1;
+  }
+  return PyObject_IsTrue(value);
+}
+
+int fd_of(DatagramFields& f) {
+  if (!f.sock_fd) {
+    PyErr_SetString(PyExc_AttributeError, "'_sock_fd' is not set");
+    return -1;
+  }
+  return static_cast<int>(PyLong_AsLong(f.sock_fd));
+}
+
+// The transport's socket family (AF_INET, AF_INET6, AF_UNIX, ...), -1 on error.
+int family_of(DatagramFields& f, int fd) {
+  if (f.family == 0) {
+    socklen_t len = sizeof f.family;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &f.family, &len) < 0) {
+      PyErr_SetFromErrno(PyExc_OSError);
+      return -1;
+    }
+  }
+  return f.family;
+}
+
+// asyncio's `if self._extra['peername']` (1 or 0), which does not change
+// once the transport exists. -1 on error.
+int is_connected(PyObject* self, DatagramFields& f) {
+  if (f.peer == 0) {
+    PyObject* extra = PyObject_GetAttrString(self, "_extra");
+    PyObject* peer = extra ? PyObject_GetItem(extra, peername_name) : nullptr;
+    Py_XDECREF(extra);
+    int truth = peer ? PyObject_IsTrue(peer) : -1;
+    Py_XDECREF(peer);
+    if (truth < 0) return -1;
+    f.peer = truth ? kYes : kNo;
+  }
+  return f.peer == kYes ? 1 : 0;
+}
+
+// asyncio's own method `name`, the next one in the MRO, with a vectorcall's arguments.
+PyObject* call_super(PyObject* self, PyObject* name, PyObject* const* args, std::size_t nargs,
+                     PyObject* kwnames = nullptr) {
+  PyObject* type = reinterpret_cast<PyObject*>(DatagramCoreType);
+  PyObject* super = PyObject_CallFunctionObjArgs(reinterpret_cast<PyObject*>(&PySuper_Type), type, self, nullptr);
+  if (!super) return nullptr;
+  PyObject* method = PyObject_GetAttr(super, name);
+  Py_DECREF(super);
+  if (!method) return nullptr;
+  PyObject* r = PyObject_Vectorcall(method, args, nargs, kwnames);
+  Py_DECREF(method);
+  return r;
+}
+
+// self._protocol.<method>(a[, b]).
+PyObject* call_protocol(DatagramFields& f, PyObject* method, PyObject* a, PyObject* b = nullptr) {
+  if (!f.protocol) {
+    PyErr_SetString(PyExc_AttributeError, "'_protocol' is not set");
+    return nullptr;
+  }
+  PyObject* protocol = Py_NewRef(f.protocol);  // the call may replace it
+  PyObject* args[] = {protocol, a, b};
+  PyObject* r = PyObject_VectorcallMethod(method, args, b ? 3 : 2, nullptr);
+  Py_DECREF(protocol);
+  return r;
+}
+
+// The OSError for errno `err` handed to protocol.error_received, as asyncio
+// does. None, or nullptr when error_received raised.
+PyObject* error_received(DatagramFields& f, int err) {
+  errno = err;
+  PyErr_SetFromErrno(PyExc_OSError);
+  PyObject* exc = PyErr_GetRaisedException();
+  PyObject* r = call_protocol(f, error_received_name, exc);
+  Py_DECREF(exc);
+  if (!r) return nullptr;
+  Py_DECREF(r);
+  Py_RETURN_NONE;
+}
+
+// asyncio's `except BaseException as exc: self._fatal_error(exc, ...)`
+// for the exception set now. None, or nullptr to propagate.
+PyObject* fatal_read_error(PyObject* self) {
+  if (PyErr_ExceptionMatches(PyExc_SystemExit) || PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) return nullptr;
+  PyObject* exc = PyErr_GetRaisedException();
+  PyObject* r = PyObject_CallMethod(self, "_fatal_error", "Os", exc, "Fatal read error on datagram transport");
+  Py_DECREF(exc);
+  if (!r) return nullptr;
+  Py_DECREF(r);
+  Py_RETURN_NONE;
+}
+
+// The buffer a datagram lands in: one per thread, as large as max_size.
+char* scratch(std::size_t size) {
+  thread_local std::vector<char> buffer;
+  if (buffer.size() < size) buffer.resize(size);
+  return buffer.data();
+}
+
+// One datagram to the protocol, as asyncio's _read_ready hands it over.
+// 1: delivered, and another may follow; 0: nothing more now (the socket
+// would block, or an error was handled as asyncio does); -1: exception set.
+int receive_one(PyObject* self, DatagramFields& f, int fd, char* buffer, std::size_t max_size) {
+  sockaddr_storage sa;
+  socklen_t len;
+  ssize_t n;
+  do {
+    len = sizeof sa;
+    n = recvfrom(fd, buffer, max_size, 0, reinterpret_cast<sockaddr*>(&sa), &len);
+  } while (n < 0 && errno == EINTR);  // as the socket module retries (PEP 475)
+  PyObject* r;
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    r = error_received(f, errno);
+  } else {
+    PyObject* data = PyBytes_FromStringAndSize(buffer, n);
+    PyObject* address = data ? address_tuple(f.addresses, sa, len) : nullptr;
+    if (!address) {
+      Py_XDECREF(data);
+      r = fatal_read_error(self);
+    } else {
+      r = call_protocol(f, datagram_received_name, data, address);
+      Py_DECREF(data);
+      Py_DECREF(address);
+      if (r) {
+        Py_DECREF(r);
+        return 1;
+      }
+    }
+  }
+  if (!r) return -1;
+  Py_DECREF(r);
+  return 0;
+}
+
+// Whether the transport still reads after what the protocol just did: not
+// lost, closing or paused. -1 on error.
+int still_reading(DatagramFields& f) {
+  for (auto [value, name] : {std::pair{f.conn_lost, "_conn_lost"}, {f.closing, "_closing"}, {f.paused, "_paused"}}) {
+    int r = is_true(value, name);
+    if (r != 0) return r < 0 ? -1 : 0;
+  }
+  return 1;
+}
+
+PyObject* read_ready(PyObject* self, PyObject*) {
+  DatagramFields& f = fields_of(self);
+  int lost = is_true(f.conn_lost, "_conn_lost");
+  if (lost) return lost < 0 ? nullptr : Py_NewRef(Py_None);
+  int fd = fd_of(f);
+  int family = fd < 0 ? -1 : family_of(f, fd);
+  if (family < 0) return nullptr;
+  if (family != AF_INET && family != AF_INET6) return call_super(self, read_ready_name, nullptr, 0);
+  PyObject* max_size_obj = PyObject_GetAttrString(self, "max_size");
+  if (!max_size_obj) return nullptr;
+  Py_ssize_t max_size = PyLong_AsSsize_t(max_size_obj);
+  Py_DECREF(max_size_obj);
+  if (max_size < 0) return nullptr;
+  char* buffer = scratch(static_cast<std::size_t>(max_size));
+  for (int i = 0; i < kBatch; ++i) {
+    int got = receive_one(self, f, fd, buffer, static_cast<std::size_t>(max_size));
+    if (got <= 0) return got < 0 ? nullptr : Py_NewRef(Py_None);
+    int more = still_reading(f);
+    if (more <= 0) return more < 0 ? nullptr : Py_NewRef(Py_None);
+  }
+  Py_RETURN_NONE;
+}
+
+// Whether sendto(data, addr) may send at once here: bytes-like data, a live
+// transport with an empty buffer, and an address asyncio would accept as it
+// is. 1 yes (with *connected, or *sa/*len set), 0 take asyncio's path, -1 error.
+int fast_send_allowed(PyObject* self, DatagramFields& f, PyObject* data, PyObject* addr, int fd, int* connected,
+                      sockaddr_storage* sa, socklen_t* len) {
+  if (!PyBytes_Check(data) && !PyByteArray_Check(data) && !PyMemoryView_Check(data)) return 0;
+  for (auto [value, name] : {std::pair{f.conn_lost, "_conn_lost"}, {f.buffer, "_buffer"}}) {
+    int r = is_true(value, name);
+    if (r != 0) return r < 0 ? -1 : 0;
+  }
+  if (!f.address || !(f.address == Py_None || addr == Py_None || addr == f.address)) return 0;
+  *connected = is_connected(self, f);
+  if (*connected != 0) return *connected;
+  int family = family_of(f, fd);
+  if (family < 0) return -1;
+  return (family == AF_INET || family == AF_INET6) && numeric_sockaddr(f.addresses, family, addr, sa, len) ? 1 : 0;
+}
+
+PyObject* sendto(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  Py_ssize_t given = PyVectorcall_NARGS(nargs);
+  // Keywords, or a wrong count (asyncio's TypeError): asyncio's sendto.
+  if (kwnames || given < 1 || given > 2) return call_super(self, sendto_name, args, given, kwnames);
+  PyObject* data = args[0];
+  PyObject* addr = given == 2 ? args[1] : Py_None;
+  DatagramFields& f = fields_of(self);
+  int fd = fd_of(f);
+  if (fd < 0) return nullptr;
+  int connected = 0;
+  sockaddr_storage sa;
+  socklen_t len = 0;
+  int allowed = fast_send_allowed(self, f, data, addr, fd, &connected, &sa, &len);
+  if (allowed < 0) return nullptr;
+  if (!allowed) return call_super(self, sendto_name, args, given);
+  Py_buffer view;
+  if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) {
+    PyErr_Clear();
+    return call_super(self, sendto_name, args, given);  // e.g. a non-contiguous memoryview
+  }
+  ssize_t n;
+  do {
+    n = connected ? send(fd, view.buf, static_cast<std::size_t>(view.len), MSG_NOSIGNAL)
+                  : ::sendto(fd, view.buf, static_cast<std::size_t>(view.len), MSG_NOSIGNAL,
+                             reinterpret_cast<sockaddr*>(&sa), len);
+  } while (n < 0 && errno == EINTR);
+  int err = errno;
+  PyBuffer_Release(&view);
+  if (n >= 0) Py_RETURN_NONE;
+  // Would block: asyncio's sendto tries once more and buffers the datagram.
+  if (err == EAGAIN || err == EWOULDBLOCK) return call_super(self, sendto_name, args, given);
+  return error_received(f, err);
+}
+
+PyMethodDef methods[] = {
+    {"_read_ready", read_ready, METH_NOARGS, nullptr},
+    {"sendto", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(sendto)), METH_FASTCALL | METH_KEYWORDS,
+     "Send data to addr, or to the remote address (asyncio.DatagramTransport.sendto)."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+}  // namespace
+
+int register_datagram_core(PyObject*) {
+  struct {
+    PyObject** slot;
+    const char* text;
+  } table[] = {
+      {&read_ready_name, "_read_ready"},         {&sendto_name, "sendto"},
+      {&datagram_received_name, "datagram_received"}, {&error_received_name, "error_received"},
+      {&peername_name, "peername"},
+  };
+  for (auto& entry : table)
+    if (!(*entry.slot = PyUnicode_InternFromString(entry.text))) return -1;
+  return 0;
+}
+
+PyObject* make_datagram_core(PyObject*, PyObject* base) {
+  if (DatagramCoreType) return Py_NewRef(reinterpret_cast<PyObject*>(DatagramCoreType));
+  if (!PyType_Check(base)) {
+    PyErr_SetString(PyExc_TypeError, "the base must be a class");
+    return nullptr;
+  }
+  PyType_Slot slots[] = {
+      {Py_tp_doc, const_cast<char*>("asyncio's datagram transport with its per-datagram paths in C++.")},
+      {Py_tp_methods, methods},
+      {Py_tp_members, members},
+      {0, nullptr},
+  };
+  PyType_Spec spec = {"pyloop._native.DatagramCore", -static_cast<int>(sizeof(DatagramFields)), 0,
+                      Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, slots};
+  PyObject* type = PyType_FromSpecWithBases(&spec, base);
+  if (!type) return nullptr;
+  DatagramCoreType = reinterpret_cast<PyTypeObject*>(Py_NewRef(type));  // kept for the process's life
+  return type;
+}
+
+}  // namespace pyloop::py
