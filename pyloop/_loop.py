@@ -21,7 +21,7 @@ import selectors
 import socket
 import warnings
 import weakref
-from asyncio import selector_events
+from asyncio import constants, selector_events, sslproto
 from selectors import _fileobj_to_fd
 
 from . import (
@@ -149,6 +149,18 @@ class Loop(_native.LoopCore, SocketMethods, ResolverMethods, asyncio.SelectorEve
     def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
         self._ensure_fd_no_transport(sock)
         return _SocketTransport(self, sock, protocol, waiter, extra, server)
+
+    def _make_ssl_transport(self, rawsock, protocol, sslcontext, waiter=None, *, server_side=False,
+                            server_hostname=None, extra=None, server=None,
+                            ssl_handshake_timeout=constants.SSL_HANDSHAKE_TIMEOUT,
+                            ssl_shutdown_timeout=constants.SSL_SHUTDOWN_TIMEOUT):
+        # asyncio's, over pyloop's socket transport instead of asyncio's.
+        self._ensure_fd_no_transport(rawsock)
+        ssl_protocol = sslproto.SSLProtocol(self, protocol, sslcontext, waiter, server_side, server_hostname,
+                                            ssl_handshake_timeout=ssl_handshake_timeout,
+                                            ssl_shutdown_timeout=ssl_shutdown_timeout)
+        _SocketTransport(self, rawsock, ssl_protocol, extra=extra, server=server)
+        return ssl_protocol._app_transport
 
     def _make_datagram_transport(self, sock, protocol, address=None, waiter=None, extra=None):
         self._ensure_fd_no_transport(sock)

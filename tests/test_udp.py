@@ -1,0 +1,194 @@
+"""Datagram endpoints: pyloop's native receive and sendto paths against
+asyncio's own loop (addresses, errors, ordering, flow of control)."""
+
+import asyncio
+import os
+import socket
+
+import pytest
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def fd_count():
+    return len(os.listdir("/proc/self/fd"))
+
+
+class Recorder(asyncio.DatagramProtocol):
+    """Keeps what it receives; on_datagram(self, data, addr) runs for each."""
+
+    def __init__(self, on_datagram=None):
+        self.datagrams = asyncio.Queue()
+        self.errors = []
+        self.on_datagram = on_datagram
+        self.lost = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        self.datagrams.put_nowait((data, addr))
+        if self.on_datagram:
+            self.on_datagram(self, data, addr)
+
+    def error_received(self, exc):
+        self.errors.append(exc)
+
+    def connection_lost(self, exc):
+        if not self.lost.done():
+            self.lost.set_result(exc)
+
+
+async def endpoint(on_datagram=None, **kwargs):
+    loop = asyncio.get_running_loop()
+    kwargs.setdefault("local_addr", ("127.0.0.1", 0))
+    return await loop.create_datagram_endpoint(lambda: Recorder(on_datagram), **kwargs)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_datagrams_arrive_whole_with_the_socket_modules_address(loop, host):
+    async def main():
+        server, received = await endpoint(local_addr=(host, 0))
+        client, _ = await endpoint(local_addr=(host, 0))
+        for data in (b"", b"x", bytes(range(256)) * 200, bytearray(b"bytearray"), memoryview(b"--view--")[2:6]):
+            client.sendto(data, server.get_extra_info("sockname"))
+            got, addr = await received.datagrams.get()
+            assert got == bytes(data) and type(got) is bytes
+            assert addr == client.get_extra_info("sockname")  # (host, port[, flowinfo, scope_id])
+        client.close()
+        server.close()
+
+    loop.run_until_complete(main())
+
+
+def test_a_burst_arrives_in_order_and_complete(loop):
+    async def main():
+        server, received = await endpoint()
+        client, _ = await endpoint()
+        for i in range(200):  # more than one readiness' batch
+            client.sendto(i.to_bytes(4, "big"), server.get_extra_info("sockname"))
+        got = [int.from_bytes((await received.datagrams.get())[0], "big") for _ in range(200)]
+        assert got == list(range(200))
+        client.close()
+        server.close()
+
+    loop.run_until_complete(main())
+
+
+def test_pause_and_close_inside_datagram_received_stop_delivery(loop):
+    async def main():
+        server, received = await endpoint(on_datagram=lambda p, data, addr: p.transport.pause_reading())
+        client, _ = await endpoint()
+        target = server.get_extra_info("sockname")
+        for i in range(5):
+            client.sendto(bytes([i]), target)
+        assert (await received.datagrams.get())[0] == b"\x00"
+        await asyncio.sleep(0.05)
+        assert received.datagrams.empty()  # paused after the first one
+        received.on_datagram = None
+        server.resume_reading()
+        got = [(await received.datagrams.get())[0] for _ in range(4)]
+        assert got == [b"\x01", b"\x02", b"\x03", b"\x04"]
+
+        closing, closed = await endpoint(on_datagram=lambda p, data, addr: p.transport.close())
+        for i in range(5):
+            client.sendto(bytes([i]), closing.get_extra_info("sockname"))
+        assert await closed.lost is None
+        assert closed.datagrams.qsize() == 1
+        client.close()
+        server.close()
+
+    loop.run_until_complete(main())
+
+
+def test_echo_to_the_address_received(loop):
+    async def main():
+        server, _ = await endpoint(on_datagram=lambda p, data, addr: p.transport.sendto(data.upper(), addr))
+        clients = [await endpoint() for _ in range(3)]
+        for i, (client, _) in enumerate(clients):
+            client.sendto(b"ping%d" % i, server.get_extra_info("sockname"))
+        for i, (client, received) in enumerate(clients):
+            assert await received.datagrams.get() == (b"PING%d" % i, server.get_extra_info("sockname"))
+            client.close()
+        server.close()
+
+    loop.run_until_complete(main())
+
+
+def test_connected_endpoint_sends_to_its_peer_only(loop):
+    async def main():
+        server, received = await endpoint()
+        client, _ = await endpoint(local_addr=None, remote_addr=server.get_extra_info("sockname"))
+        client.sendto(b"one")
+        client.sendto(b"two", server.get_extra_info("sockname"))
+        assert [(await received.datagrams.get())[0] for _ in range(2)] == [b"one", b"two"]
+        with pytest.raises(ValueError, match="Invalid address: must be None or"):
+            client.sendto(b"x", ("127.0.0.1", 9))
+        client.close()
+        server.close()
+
+    loop.run_until_complete(main())
+
+
+def test_sendto_errors_are_asyncios(loop):
+    async def main():
+        server, _ = await endpoint()
+        with pytest.raises(TypeError, match="data argument must be a bytes-like object, not 'str'"):
+            server.sendto("text", ("127.0.0.1", 9))
+        with pytest.raises(TypeError):
+            server.sendto()
+        # A refused peer: ICMP comes back as ECONNREFUSED on the next call, to error_received.
+        refused, protocol = await endpoint(local_addr=None, remote_addr=("127.0.0.1", 1))
+        refused.sendto(b"a")
+        await asyncio.sleep(0.05)
+        refused.sendto(b"b")
+        await asyncio.sleep(0.05)
+        assert protocol.errors and all(isinstance(e, ConnectionRefusedError) for e in protocol.errors)
+        assert not refused.is_closing()
+        refused.close()
+        # A port out of range is a fatal error of the transport, as in asyncio.
+        loop = asyncio.get_running_loop()
+        seen = []
+        loop.set_exception_handler(lambda loop, context: seen.append(context))
+        server.sendto(b"x", ("127.0.0.1", 70000))
+        assert server.is_closing()
+        assert isinstance(seen[0]["exception"], OverflowError)
+        server.sendto(b"after close", ("127.0.0.1", 9))  # dropped, not raised
+
+    loop.run_until_complete(main())
+
+
+def test_names_and_other_families_take_asyncios_path(loop, tmp_path):
+    async def main():
+        server, received = await endpoint()
+        client, _ = await endpoint()
+        client.sendto(b"by name", ("localhost", server.get_extra_info("sockname")[1]))
+        assert (await received.datagrams.get())[0] == b"by name"
+        client.close()
+        server.close()
+
+        path = str(tmp_path / "dgram")
+        unix_server, unix_received = await endpoint(local_addr=path, family=socket.AF_UNIX)
+        unix_client, _ = await endpoint(local_addr=None, remote_addr=path, family=socket.AF_UNIX)
+        unix_client.sendto(b"u" * 100_000)  # larger than any IP datagram
+        data, addr = await unix_received.datagrams.get()
+        assert len(data) == 100_000 and addr is None
+        unix_client.close()
+        unix_server.close()
+
+    loop.run_until_complete(main())
+
+
+def test_no_fd_left_behind(loop):
+    async def main():
+        for _ in range(20):
+            server, _ = await endpoint()
+            client, _ = await endpoint(remote_addr=server.get_extra_info("sockname"))
+            client.sendto(b"x")
+            client.close()
+            server.close()
+        await asyncio.sleep(0)
+
+    before = fd_count()
+    loop.run_until_complete(main())
+    assert fd_count() == before
