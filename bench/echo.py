@@ -88,7 +88,7 @@ def summarize(samples):
         "rps": med("rps"),
         "rps_min": min(rps),
         "rps_max": max(rps),
-        "rps_cv": statistics.pstdev(rps) / statistics.fmean(rps) if len(rps) > 1 else 0.0,
+        "rps_cv": statistics.pstdev(rps) / statistics.fmean(rps) if len(rps) > 1 and any(rps) else 0.0,
         "mean_us": med("lat_us", "mean"),
         "p50_us": med("lat_us", "p50"),
         "p90_us": med("lat_us", "p90"),

@@ -16,7 +16,8 @@
 // self-signed one). udp: one connected datagram socket per connection, one
 // datagram per message, echoed as one datagram. A connection left waiting
 // for its echo for over a second when the run ends fails it, so a lost
-// datagram or a stalled server is reported, never averaged away.
+// datagram or a stalled server is reported, never averaged away; so does a
+// run in which the server echoed nothing at all.
 //
 // Build: g++ -O2 -std=c++20 echo_client.cpp -o echo_client -lssl -lcrypto
 #include <arpa/inet.h>
@@ -289,6 +290,10 @@ int main(int argc, char** argv) {
     }
   }
   auto stop = Clock::now();
+  if (all_requests == 0) {
+    std::fprintf(stderr, "echo_client: the server echoed nothing\n");
+    return 1;
+  }
   for (const auto& c : conns) {
     if (stop - c.started > std::chrono::seconds(1)) {
       std::fprintf(stderr, "echo_client: a connection got no echo for over a second (%zu of %zu bytes)\n",

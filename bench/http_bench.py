@@ -81,7 +81,7 @@ def summarize(samples):
         "rps": statistics.median(rps),
         "rps_min": min(rps),
         "rps_max": max(rps),
-        "rps_cv": statistics.pstdev(rps) / statistics.fmean(rps) if len(rps) > 1 else 0.0,
+        "rps_cv": statistics.pstdev(rps) / statistics.fmean(rps) if len(rps) > 1 and any(rps) else 0.0,
         "p99_us": statistics.median(s["lat_us"].get("p99", 0.0) for s in samples),
         "cpu_us": statistics.median(s["server_cpu_us_per_request"] for s in samples),
     }

@@ -175,6 +175,14 @@ def test_echo_client_reports_a_lost_datagram(echo_client):
     assert "no echo for over a second" in out.stderr
 
 
+def test_echo_client_fails_when_nothing_is_echoed(echo_client):
+    with threaded_udp_server(drop_after=0) as port:
+        out = subprocess.run([str(echo_client), "--port", str(port), "--duration", "0.2", "--warmup", "0",
+                              "--transport", "udp"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1
+    assert "echoed nothing" in out.stderr
+
+
 def test_echo_client_latency_math_on_a_known_input(echo_client):
     values = "\n".join(str(v) for v in [*range(100, 49, -1), *range(50)])  # 0..100, shuffled
     out = subprocess.run([str(echo_client), "--stats"], input=values, capture_output=True, text=True,
