@@ -63,29 +63,37 @@ def tables(data):
     return parts
 
 
-def _grouped_bars(ax, keys, loops, value, **style):
-    """Bars of value(key, loop) per key, one colour per loop; returns the bar width."""
+def _grouped_bars(ax, keys, loops, value, colors):
+    """Bars of value(key, loop) per key, in each loop's colour; returns the bar width."""
     width = 0.8 / max(len(loops), 1)
     for i, loop in enumerate(loops):
         ax.bar([j + i * width for j in range(len(keys))], [value(k, loop) for k in keys], width, label=loop,
-               **style)
+               color=colors[loop])
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(keys))])
     return width
+
+
+def _colors(summary):
+    """One colour per loop for every plot of a run, so a loop looks the same throughout."""
+    loops = sorted({n for per in summary.values() for n in per})
+    return {loop: f"C{i}" for i, loop in enumerate(loops)}
 
 
 def _echo_plot(plt, summary, title):
     """Requests/s per loop for each mode and size, at 6 connections where measured."""
     modes = list(dict.fromkeys(k.split("/")[0] for k in summary))
+    colors = _colors(summary)
     fig, axes = plt.subplots(1, len(modes), figsize=(4 * len(modes), 3.5), squeeze=False)
     for ax, mode in zip(axes[0], modes):
         keys = [k for k in summary if k.startswith(mode + "/") and k.endswith("/6")] or \
                [k for k in summary if k.startswith(mode + "/") and k.endswith("/11")]
         loops = sorted({n for k in keys for n in summary[k]})
-        _grouped_bars(ax, keys, loops, lambda k, loop: summary[k].get(loop, {}).get("rps", 0))
+        _grouped_bars(ax, keys, loops, lambda k, loop: summary[k].get(loop, {}).get("rps", 0), colors)
         ax.set_xticklabels([f"{int(k.split('/')[1]) // 1024} KiB" for k in keys])
         ax.set_title(f"{mode}, {keys[0].split('/')[2] if keys else ''} connections")
         ax.set_ylabel("requests/s")
-    axes[0][-1].legend(fontsize=7)
+    fig.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in colors.values()], labels=list(colors),
+               loc="upper right", fontsize=7)
     fig.suptitle(f"Echo, {title} (median requests/s)")
     return fig
 
@@ -95,7 +103,8 @@ def _latency_plot(plt, summary, title):
     keys = [k for k in summary if k.endswith("/1")]
     loops = sorted({n for k in keys for n in summary[k]})
     fig, ax = plt.subplots(figsize=(max(6, len(keys)), 3.5))
-    width = _grouped_bars(ax, keys, loops, lambda k, loop: summary[k].get(loop, {}).get("p50_us", 0))
+    width = _grouped_bars(ax, keys, loops, lambda k, loop: summary[k].get(loop, {}).get("p50_us", 0),
+                          _colors(summary))
     for i, loop in enumerate(loops):
         cells = [(j, summary[k][loop]) for j, k in enumerate(keys) if loop in summary[k]]
         xs = [j + i * width for j, _ in cells]
