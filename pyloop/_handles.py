@@ -3,7 +3,7 @@ capture, callback error reports and slow-callback warnings. They reproduce
 asyncio.events.Handle's formatting so reprs and log lines read the same."""
 
 import sys
-from asyncio import base_events, format_helpers, tasks
+from asyncio import base_events, format_helpers, futures, tasks
 from asyncio.log import logger
 
 from . import _native
@@ -58,4 +58,5 @@ _native._set_helpers(
     log_slow_callback,
     tasks.Task,
     base_events.BaseEventLoop.create_task,
+    futures.Future,
 )

@@ -72,6 +72,27 @@ def test_loop_is_an_abstract_event_loop():
         loop.close()
 
 
+def test_state_queries_and_create_future(loop):
+    assert (loop.is_running(), loop.is_closed(), loop.get_debug()) == (False, False, False)
+    loop.set_debug(True)
+    assert loop.get_debug() is True
+    loop.set_debug(False)
+
+    async def main():
+        assert loop.is_running() is True
+        future = loop.create_future()
+        assert type(future) is asyncio.Future and future.get_loop() is loop
+        loop.call_soon(future.set_result, 5)
+        return await future
+
+    assert loop.run_until_complete(main()) == 5
+    assert loop.is_running() is False
+    with pytest.raises(TypeError):
+        loop.create_future(1)
+    loop.close()
+    assert loop.is_closed() is True
+
+
 def test_install_is_deprecated_and_sets_policy():
     old = asyncio.get_event_loop_policy()
     try:

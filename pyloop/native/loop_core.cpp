@@ -22,6 +22,8 @@ bool is_closed(const LoopCoreObject* self) {
 
 }  // namespace
 
+bool closed_now(const LoopCoreObject* self) { return is_closed(self); }
+
 int check_closed(const LoopCoreObject* self) {
   if (!is_closed(self)) return 0;
   PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
@@ -366,6 +368,10 @@ PyMethodDef loop_methods[] = {
     {"call_soon_threadsafe", FASTCALL_KW(loop_call_soon_threadsafe), METH_FASTCALL | METH_KEYWORDS, nullptr},
     {"create_task", FASTCALL_KW(loop_create_task), METH_FASTCALL | METH_KEYWORDS, nullptr},
     {"time", reinterpret_cast<PyCFunction>(loop_time), METH_NOARGS, nullptr},
+    {"get_debug", reinterpret_cast<PyCFunction>(loop_get_debug), METH_NOARGS, nullptr},
+    {"is_running", reinterpret_cast<PyCFunction>(loop_is_running), METH_NOARGS, nullptr},
+    {"is_closed", reinterpret_cast<PyCFunction>(loop_is_closed), METH_NOARGS, nullptr},
+    {"create_future", reinterpret_cast<PyCFunction>(loop_create_future), METH_NOARGS, nullptr},
     {"_write_to_self", reinterpret_cast<PyCFunction>(loop_write_to_self), METH_NOARGS, nullptr},
     {"_timer_handle_cancelled", reinterpret_cast<PyCFunction>(loop_timer_handle_cancelled), METH_O, nullptr},
     {"_run_once", reinterpret_cast<PyCFunction>(loop_run_once), METH_NOARGS, nullptr},
@@ -416,7 +422,7 @@ void loop_timer_cancelled(PyObject* loop) noexcept {
 
 int register_loop_core(PyObject* module) {
   context_str = PyUnicode_InternFromString("context");
-  if (!context_str || init_create_task() < 0) return -1;
+  if (!context_str || init_create_task() < 0 || init_loop_queries() < 0) return -1;
   LoopCoreType.tp_basicsize = sizeof(LoopCoreObject);
   LoopCoreType.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC;
   LoopCoreType.tp_doc = "Native core of pyloop.Loop: ready queue, timers, parking.";

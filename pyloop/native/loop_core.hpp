@@ -35,6 +35,9 @@ int register_loop_core(PyObject* module);
 // Raises asyncio's RuntimeError("Event loop is closed") when it is; returns -1 then.
 int check_closed(const LoopCoreObject* self);
 
+// Whether close() has run; safe from any thread.
+bool closed_now(const LoopCoreObject* self);
+
 // For handles, whose `loop` is always a LoopCore.
 bool loop_debug(PyObject* loop) noexcept;
 void loop_timer_cancelled(PyObject* loop) noexcept;
@@ -42,6 +45,13 @@ void loop_timer_cancelled(PyObject* loop) noexcept;
 // create_task(coro, *, name=None, context=None, **kwargs), in create_task.cpp.
 PyObject* loop_create_task(LoopCoreObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames);
 int init_create_task();
+
+// get_debug(), is_running(), is_closed(), create_future(), in loop_queries.cpp.
+PyObject* loop_get_debug(LoopCoreObject* self, PyObject* unused);
+PyObject* loop_is_running(LoopCoreObject* self, PyObject* unused);
+PyObject* loop_is_closed(LoopCoreObject* self, PyObject* unused);
+PyObject* loop_create_future(LoopCoreObject* self, PyObject* unused);
+int init_loop_queries();
 
 // add_reader/add_writer's native halves, in fd_watch.cpp: _watch_reader(fd,
 // callback, *args) -> Handle, _unwatch_reader(fd) -> bool, and the same for

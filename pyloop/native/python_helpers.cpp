@@ -9,7 +9,8 @@ PythonHelpers helpers;
 PyObject* set_helpers(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   PyObject** slots[] = {&helpers.handle_repr,       &helpers.extract_stack,
                         &helpers.report_callback_error, &helpers.log_slow_callback,
-                        &helpers.task_type,         &helpers.create_task_fallback};
+                        &helpers.task_type,         &helpers.create_task_fallback,
+                        &helpers.future_type};
   if (nargs != static_cast<Py_ssize_t>(std::size(slots))) {
     PyErr_Format(PyExc_TypeError, "_set_helpers() takes exactly %zu arguments", std::size(slots));
     return nullptr;

@@ -16,12 +16,13 @@ struct PythonHelpers {
   PyObject* log_slow_callback = nullptr;     // log_slow_callback(handle, seconds)
   PyObject* task_type = nullptr;             // asyncio.Task
   PyObject* create_task_fallback = nullptr;  // asyncio.BaseEventLoop.create_task
+  PyObject* future_type = nullptr;           // asyncio.Future
 };
 
 extern PythonHelpers helpers;
 
 // _native._set_helpers(handle_repr, extract_stack, report_callback_error,
-//                      log_slow_callback, task_type, create_task_fallback)
+//                      log_slow_callback, task_type, create_task_fallback, future_type)
 PyObject* set_helpers(PyObject* module, PyObject* const* args, Py_ssize_t nargs);
 
 }  // namespace pyloop::py
