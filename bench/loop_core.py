@@ -207,7 +207,7 @@ def main():
     ap.add_argument("--loops", default=",".join(loop_registry.NAMES))
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated names")
     ap.add_argument("--json", help="write samples and summaries here")
-    ap.add_argument("--sample-timeout", type=float, default=60.0)
+    ap.add_argument("--sample-timeout", type=float, default=20.0)
     ap.add_argument("--one", nargs=2, metavar=("LOOP", "WORKLOAD"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
