@@ -2,11 +2,13 @@
 
     python -P bench/compare.py OLD NEW      (or: tools/bench --compare OLD NEW)
 
-OLD and NEW are result folders of tools/bench (bench/results/<timestamp>).
-Every cell both runs measured (interpreter, workload or echo cell, loop) is
-compared by its samples: a change counts only when the two runs' ranges do
-not overlap (every new sample better than every old one, or worse), so a
-difference inside either run's own spread is reported as noise.
+OLD and NEW are result folders of tools/bench (bench/results/<timestamp>,
+or docs/bench: a folder's data.json, else its per-workload files).
+Every cell both runs measured (interpreter, workload, echo or HTTP cell or
+memory, loop) is compared by its samples: a change counts only when the two
+runs' ranges do not overlap (every new sample better than every old one, or
+worse), so a difference inside either run's own spread is reported as
+noise, and a cell with a single sample in either run is not judged.
 """
 
 import json
@@ -15,25 +17,48 @@ import statistics
 import sys
 
 
+def _values(kind, samples):
+    """(numbers to compare, higher_is_better) for one cell's samples of one loop."""
+    if kind in ("echo", "http"):
+        return [s["rps"] for s in samples], True
+    if kind == "memory":
+        return [s["bytes_per_conn"] for s in samples], False
+    return list(samples), False  # loop_core: seconds
+
+
+def _runs(folder):
+    """{run name: result} of a result folder: its data.json, or the echo-,
+    http-, memory- and loop_core-*.json files it was made from."""
+    folder = pathlib.Path(folder)
+    if (folder / "data.json").exists():
+        return json.loads((folder / "data.json").read_text())["runs"]
+    return {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*-*.json"))}
+
+
 def _cells(folder):
-    """{(file, cell, loop): (samples, higher_is_better)} for a result folder."""
+    """{(run, cell, loop): (samples, higher_is_better)} for a result folder."""
     cells = {}
-    for path in sorted(pathlib.Path(folder).glob("*.json")):
-        data = json.loads(path.read_text())
-        echo = path.name.startswith("echo-")
-        for cell, per in data.get("samples", {}).items():
-            for loop, samples in per.items():
-                values = [s["rps"] for s in samples] if echo else list(samples)
+    for run, data in _runs(folder).items():
+        kind = run.split("-")[0]
+        samples = data.get("samples", {})
+        if kind == "memory":
+            samples = {"idle": samples}  # memory has one cell: {loop: [samples]}
+        for cell, per in samples.items():
+            for loop, loop_samples in per.items():
+                values, higher = _values(kind, loop_samples)
                 if values:
-                    cells[(path.stem, cell, loop)] = (values, echo)
+                    cells[(run, cell, loop)] = (values, higher)
     return cells
 
 
 def classify(old, new, higher_is_better):
-    """'faster', 'slower' or 'noise', and the ratio of medians (>1: better)."""
+    """'faster', 'slower', 'noise' or 'unjudged' (a run with a single sample
+    has no spread to judge by, e.g. --quick), and the ratio of medians (>1: better)."""
     ratio = statistics.median(new) / statistics.median(old)
     if not higher_is_better:
         ratio = 1 / ratio
+    if min(len(old), len(new)) < 2:
+        return "unjudged", ratio
     better = min(new) > max(old) if higher_is_better else max(new) < min(old)
     worse = max(new) < min(old) if higher_is_better else min(new) > max(old)
     return ("faster" if better else "slower" if worse else "noise"), ratio
@@ -57,7 +82,10 @@ def render(rows):
         for _, ratio, (file, cell, loop) in sorted(chosen, key=lambda r: -abs(r[1] - 1)):
             lines.append(f"  {file:22} {cell:18} {loop:10} {ratio:6.2f}x")
     noise = sum(1 for r in rows if r[0] == "noise")
+    unjudged = sum(1 for r in rows if r[0] == "unjudged")
     lines.append(f"within the noise: {noise} of {len(rows)} cells")
+    if unjudged:
+        lines.append(f"not judged (a single sample in a run): {unjudged} cells")
     return "\n".join(lines)
 
 

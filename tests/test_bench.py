@@ -248,6 +248,30 @@ def test_compare_reports_only_changes_beyond_the_noise(tmp_path):
     assert "within the noise: 2 of 5 cells" in text
 
 
+def test_compare_reads_http_and_memory_and_leaves_single_samples_unjudged(tmp_path):
+    import compare
+
+    for name, http_rps, memory in (("old", (100, 101), (2000, 2100)), ("new", (120, 125), (1500, 1550))):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "http-3.13.json").write_text(json.dumps({"samples": {"proto/10": {"pyloop": rps(*http_rps)}}}))
+        (folder / "memory-3.13.json").write_text(json.dumps(
+            {"samples": {"pyloop": [{"bytes_per_conn": b} for b in memory]}}))
+        (folder / "echo-3.13.json").write_text(json.dumps(
+            {"samples": {"udp/1024/1": {"pyloop": rps(100 if name == "old" else 200)}}}))
+    rows = {(cell, loop): verdict for verdict, _, (_, cell, loop) in
+            compare.compare(tmp_path / "old", tmp_path / "new")}
+    assert rows == {("proto/10", "pyloop"): "faster", ("idle", "pyloop"): "faster",
+                    ("udp/1024/1", "pyloop"): "unjudged"}
+    assert "not judged (a single sample in a run): 1 cells" in compare.render(
+        compare.compare(tmp_path / "old", tmp_path / "new"))
+    # A published folder holds data.json alone: the same runs, read from it.
+    runs = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "new").glob("*-*.json")}
+    (tmp_path / "published").mkdir()
+    (tmp_path / "published" / "data.json").write_text(json.dumps({"runs": runs}))
+    assert {key[1:] for *_, key in compare.compare(tmp_path / "old", tmp_path / "published")} == set(rows)
+
+
 def test_native_echo_server_echoes_every_byte(tmp_path):
     compiler = shutil.which("g++")
     assert compiler, "tools/bootstrap installs g++"
