@@ -36,6 +36,11 @@ def loop(loop_factory):
     gc.collect()
 
 
+def fd_count():
+    """How many fds this process has open: tests compare it before and after."""
+    return len(os.listdir("/proc/self/fd"))
+
+
 def scheduled_timer_count(loop):
     """How many timers the loop still holds, cancelled or not."""
     if isinstance(loop, pyloop.Loop):

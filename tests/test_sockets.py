@@ -7,10 +7,7 @@ import random
 import socket
 
 import pytest
-
-
-def fd_count():
-    return len(os.listdir("/proc/self/fd"))
+from conftest import fd_count
 
 
 @pytest.fixture

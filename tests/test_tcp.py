@@ -2,17 +2,13 @@
 
 import asyncio
 import hashlib
-import os
 import random
 import socket
 
 import pytest
+from conftest import fd_count
 
 pytestmark = pytest.mark.timeout(30)
-
-
-def fd_count():
-    return len(os.listdir("/proc/self/fd"))
 
 
 class Echo(asyncio.Protocol):

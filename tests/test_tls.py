@@ -3,21 +3,17 @@ byte through, the handshake's faults, extra info."""
 
 import asyncio
 import hashlib
-import os
 import pathlib
 import random
 import socket
 import ssl
 
 import pytest
+from conftest import fd_count
 
 pytestmark = pytest.mark.timeout(60)
 
 CERTIFICATE = pathlib.Path(ssl.__file__).parent / "test" / "certdata" / "keycert.pem"
-
-
-def fd_count():
-    return len(os.listdir("/proc/self/fd"))
 
 
 def contexts():

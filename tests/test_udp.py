@@ -2,16 +2,12 @@
 asyncio's own loop (addresses, errors, ordering, flow of control)."""
 
 import asyncio
-import os
 import socket
 
 import pytest
+from conftest import fd_count
 
 pytestmark = pytest.mark.timeout(30)
-
-
-def fd_count():
-    return len(os.listdir("/proc/self/fd"))
 
 
 class Recorder(asyncio.DatagramProtocol):

@@ -20,6 +20,7 @@
 #include <cstddef>
 
 #include "transport_core.hpp"
+#include "transport_subclass.hpp"
 
 namespace pyloop::py {
 
@@ -145,18 +146,6 @@ int fd_of(PyObject* self) {
 
 PyObject* call_method0(PyObject* self, PyObject* name) { return PyObject_CallMethodNoArgs(self, name); }
 
-// asyncio's `except (SystemExit, KeyboardInterrupt): raise` / `except
-// BaseException as exc: self._fatal_error(exc, message)`.
-PyObject* fail(PyObject* self, const char* message) {
-  if (PyErr_ExceptionMatches(PyExc_SystemExit) || PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) return nullptr;
-  PyObject* exc = PyErr_GetRaisedException();
-  PyObject* r = PyObject_CallMethod(self, "_fatal_error", "Os", exc, message);
-  Py_DECREF(exc);
-  Py_XDECREF(r);
-  if (!r) return nullptr;
-  Py_RETURN_NONE;
-}
-
 // Calls self._protocol.<method>(arg) (arg may be null).
 PyObject* call_protocol(PyObject* self, PyObject* method, PyObject* arg) {
   PyObject* protocol = Py_XNewRef(member(self, &TransportFields::protocol, names.protocol));
@@ -195,13 +184,13 @@ PyObject* finish_read(PyObject* self, ssize_t n, int err, PyObject* method, PyOb
     if (would_block(err)) Py_RETURN_NONE;
     errno = err;
     PyErr_SetFromErrno(PyExc_OSError);
-    return fail(self, "Fatal read error on socket transport");
+    return fatal_error(self, "Fatal read error on socket transport");
   }
   if (n == 0) return call_method0(self, names.on_eof);
   if (!received) return nullptr;
   PyObject* r = call_protocol(self, method, received);
   Py_DECREF(received);
-  if (!r) return fail(self, protocol_error);
+  if (!r) return fatal_error(self, protocol_error);
   Py_DECREF(r);
   Py_RETURN_NONE;
 }
@@ -249,16 +238,16 @@ PyObject* protocol_buffer(PyObject* self, PyObject** buf, Py_buffer* view) {
   if (!minus_one) return nullptr;
   *buf = call_protocol(self, names.get_buffer, minus_one);
   Py_DECREF(minus_one);
-  if (!*buf) return fail(self, "Fatal error: protocol.get_buffer() call failed.");
+  if (!*buf) return fatal_error(self, "Fatal error: protocol.get_buffer() call failed.");
   Py_ssize_t length = PyObject_Length(*buf);
   if (length <= 0) {
     Py_CLEAR(*buf);
     if (length == 0) PyErr_SetString(PyExc_RuntimeError, "get_buffer() returned an empty buffer");
-    return fail(self, "Fatal error: protocol.get_buffer() call failed.");
+    return fatal_error(self, "Fatal error: protocol.get_buffer() call failed.");
   }
   if (PyObject_GetBuffer(*buf, view, PyBUF_WRITABLE) < 0) {
     Py_CLEAR(*buf);
-    return fail(self, "Fatal read error on socket transport");
+    return fatal_error(self, "Fatal read error on socket transport");
   }
   return Py_True;
 }
@@ -312,14 +301,9 @@ int fast_write_allowed(PyObject* self, PyObject* data) {
   return waiter == Py_None ? 1 : 0;
 }
 
+// asyncio's own write(), the next one in the MRO.
 PyObject* slow_write(PyObject* self, PyObject* data) {
-  // asyncio's own write(), the next one in the MRO.
-  PyObject* type = reinterpret_cast<PyObject*>(TransportCoreType);
-  PyObject* super = PyObject_CallFunctionObjArgs(reinterpret_cast<PyObject*>(&PySuper_Type), type, self, nullptr);
-  if (!super) return nullptr;
-  PyObject* r = PyObject_CallMethod(super, "write", "O", data);
-  Py_DECREF(super);
-  return r;
+  return call_next_method(TransportCoreType, self, "write", &data, 1);
 }
 
 PyObject* write(PyObject* self, PyObject* data) {
@@ -348,7 +332,7 @@ PyObject* write(PyObject* self, PyObject* data) {
   if (n < 0 && !would_block(err)) {
     errno = err;
     PyErr_SetFromErrno(PyExc_OSError);
-    return fail(self, "Fatal write error on socket transport");
+    return fatal_error(self, "Fatal write error on socket transport");
   }
   // Partly sent or would block: keep the rest, as asyncio does.
   PyObject* rest = PyMemoryView_FromObject(data);
@@ -422,25 +406,9 @@ PyTypeObject* TransportCoreType = nullptr;
 int register_transport_core(PyObject*) { return intern_all(); }
 
 PyObject* make_transport_core(PyObject*, PyObject* base) {
-  if (TransportCoreType) return Py_NewRef(reinterpret_cast<PyObject*>(TransportCoreType));
-  if (!PyType_Check(base)) {
-    PyErr_SetString(PyExc_TypeError, "the base must be a class");
-    return nullptr;
-  }
-  PyType_Slot slots[] = {
-      {Py_tp_doc, const_cast<char*>("asyncio's socket transport with its per-message paths in C++.")},
-      {Py_tp_methods, methods},
-      {Py_tp_members, members},
-      {Py_tp_getset, getset},
-      {0, nullptr},
-  };
-  // A negative size: this much beyond the base's, wherever that ends.
-  PyType_Spec spec = {"pyloop._native.TransportCore", -static_cast<int>(sizeof(TransportFields)), 0,
-                      Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, slots};
-  PyObject* type = PyType_FromSpecWithBases(&spec, base);
-  if (!type) return nullptr;
-  TransportCoreType = reinterpret_cast<PyTypeObject*>(Py_NewRef(type));  // kept for the process's life
-  return type;
+  return make_transport_subclass(&TransportCoreType, "pyloop._native.TransportCore",
+                                 "asyncio's socket transport with its per-message paths in C++.", base,
+                                 sizeof(TransportFields), methods, members, getset);
 }
 
 }  // namespace pyloop::py

@@ -23,6 +23,7 @@
 
 #include "socket_address.hpp"
 #include "transport_datagram.hpp"
+#include "transport_subclass.hpp"
 
 namespace pyloop::py {
 
@@ -31,8 +32,7 @@ namespace {
 constexpr int kBatch = 16;
 constexpr int kYes = 1, kNo = 2;
 
-PyObject* read_ready_name;
-PyObject* sendto_name;
+PyObject* max_size_name;
 PyObject* datagram_received_name;
 PyObject* error_received_name;
 PyObject* peername_name;
@@ -129,20 +129,6 @@ int is_connected(PyObject* self, DatagramFields& f) {
   return f.peer == kYes ? 1 : 0;
 }
 
-// asyncio's own method `name`, the next one in the MRO, with a vectorcall's arguments.
-PyObject* call_super(PyObject* self, PyObject* name, PyObject* const* args, std::size_t nargs,
-                     PyObject* kwnames = nullptr) {
-  PyObject* type = reinterpret_cast<PyObject*>(DatagramCoreType);
-  PyObject* super = PyObject_CallFunctionObjArgs(reinterpret_cast<PyObject*>(&PySuper_Type), type, self, nullptr);
-  if (!super) return nullptr;
-  PyObject* method = PyObject_GetAttr(super, name);
-  Py_DECREF(super);
-  if (!method) return nullptr;
-  PyObject* r = PyObject_Vectorcall(method, args, nargs, kwnames);
-  Py_DECREF(method);
-  return r;
-}
-
 // self._protocol.<method>(a[, b]).
 PyObject* call_protocol(DatagramFields& f, PyObject* method, PyObject* a, PyObject* b = nullptr) {
   if (!f.protocol) {
@@ -163,18 +149,6 @@ PyObject* error_received(DatagramFields& f, int err) {
   PyErr_SetFromErrno(PyExc_OSError);
   PyObject* exc = PyErr_GetRaisedException();
   PyObject* r = call_protocol(f, error_received_name, exc);
-  Py_DECREF(exc);
-  if (!r) return nullptr;
-  Py_DECREF(r);
-  Py_RETURN_NONE;
-}
-
-// asyncio's `except BaseException as exc: self._fatal_error(exc, ...)`
-// for the exception set now. None, or nullptr to propagate.
-PyObject* fatal_read_error(PyObject* self) {
-  if (PyErr_ExceptionMatches(PyExc_SystemExit) || PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) return nullptr;
-  PyObject* exc = PyErr_GetRaisedException();
-  PyObject* r = PyObject_CallMethod(self, "_fatal_error", "Os", exc, "Fatal read error on datagram transport");
   Py_DECREF(exc);
   if (!r) return nullptr;
   Py_DECREF(r);
@@ -208,7 +182,7 @@ int receive_one(PyObject* self, DatagramFields& f, int fd, char* buffer, std::si
     PyObject* address = data ? address_tuple(f.addresses, sa, len) : nullptr;
     if (!address) {
       Py_XDECREF(data);
-      r = fatal_read_error(self);
+      r = fatal_error(self, "Fatal read error on datagram transport");
     } else {
       r = call_protocol(f, datagram_received_name, data, address);
       Py_DECREF(data);
@@ -241,8 +215,8 @@ PyObject* read_ready(PyObject* self, PyObject*) {
   int fd = fd_of(f);
   int family = fd < 0 ? -1 : family_of(f, fd);
   if (family < 0) return nullptr;
-  if (family != AF_INET && family != AF_INET6) return call_super(self, read_ready_name, nullptr, 0);
-  PyObject* max_size_obj = PyObject_GetAttrString(self, "max_size");
+  if (family != AF_INET && family != AF_INET6) return call_next_method(DatagramCoreType, self, "_read_ready", nullptr, 0);
+  PyObject* max_size_obj = PyObject_GetAttr(self, max_size_name);
   if (!max_size_obj) return nullptr;
   Py_ssize_t max_size = PyLong_AsSsize_t(max_size_obj);
   Py_DECREF(max_size_obj);
@@ -278,7 +252,7 @@ int fast_send_allowed(PyObject* self, DatagramFields& f, PyObject* data, PyObjec
 PyObject* sendto(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   Py_ssize_t given = PyVectorcall_NARGS(nargs);
   // Keywords, or a wrong count (asyncio's TypeError): asyncio's sendto.
-  if (kwnames || given < 1 || given > 2) return call_super(self, sendto_name, args, given, kwnames);
+  if (kwnames || given < 1 || given > 2) return call_next_method(DatagramCoreType, self, "sendto", args, given, kwnames);
   PyObject* data = args[0];
   PyObject* addr = given == 2 ? args[1] : Py_None;
   DatagramFields& f = fields_of(self);
@@ -289,11 +263,11 @@ PyObject* sendto(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObje
   socklen_t len = 0;
   int allowed = fast_send_allowed(self, f, data, addr, fd, &connected, &sa, &len);
   if (allowed < 0) return nullptr;
-  if (!allowed) return call_super(self, sendto_name, args, given);
+  if (!allowed) return call_next_method(DatagramCoreType, self, "sendto", args, given);
   Py_buffer view;
   if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) {
     PyErr_Clear();
-    return call_super(self, sendto_name, args, given);  // e.g. a non-contiguous memoryview
+    return call_next_method(DatagramCoreType, self, "sendto", args, given);  // e.g. a non-contiguous memoryview
   }
   ssize_t n;
   do {
@@ -305,7 +279,7 @@ PyObject* sendto(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObje
   PyBuffer_Release(&view);
   if (n >= 0) Py_RETURN_NONE;
   // Would block: asyncio's sendto tries once more and buffers the datagram.
-  if (err == EAGAIN || err == EWOULDBLOCK) return call_super(self, sendto_name, args, given);
+  if (err == EAGAIN || err == EWOULDBLOCK) return call_next_method(DatagramCoreType, self, "sendto", args, given);
   return error_received(f, err);
 }
 
@@ -323,7 +297,7 @@ int register_datagram_core(PyObject*) {
     PyObject** slot;
     const char* text;
   } table[] = {
-      {&read_ready_name, "_read_ready"},         {&sendto_name, "sendto"},
+      {&max_size_name, "max_size"},
       {&datagram_received_name, "datagram_received"}, {&error_received_name, "error_received"},
       {&peername_name, "peername"},
   };
@@ -333,23 +307,9 @@ int register_datagram_core(PyObject*) {
 }
 
 PyObject* make_datagram_core(PyObject*, PyObject* base) {
-  if (DatagramCoreType) return Py_NewRef(reinterpret_cast<PyObject*>(DatagramCoreType));
-  if (!PyType_Check(base)) {
-    PyErr_SetString(PyExc_TypeError, "the base must be a class");
-    return nullptr;
-  }
-  PyType_Slot slots[] = {
-      {Py_tp_doc, const_cast<char*>("asyncio's datagram transport with its per-datagram paths in C++.")},
-      {Py_tp_methods, methods},
-      {Py_tp_members, members},
-      {0, nullptr},
-  };
-  PyType_Spec spec = {"pyloop._native.DatagramCore", -static_cast<int>(sizeof(DatagramFields)), 0,
-                      Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, slots};
-  PyObject* type = PyType_FromSpecWithBases(&spec, base);
-  if (!type) return nullptr;
-  DatagramCoreType = reinterpret_cast<PyTypeObject*>(Py_NewRef(type));  // kept for the process's life
-  return type;
+  return make_transport_subclass(&DatagramCoreType, "pyloop._native.DatagramCore",
+                                 "asyncio's datagram transport with its per-datagram paths in C++.", base,
+                                 sizeof(DatagramFields), methods, members, nullptr);
 }
 
 }  // namespace pyloop::py
