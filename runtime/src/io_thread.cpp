@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "pyloop/rt/log.hpp"
 
@@ -46,31 +47,83 @@ IoThread::~IoThread() {
   _stopping.store(true, std::memory_order_seq_cst);  // pairs with park()'s check
   _parker.unpark();
   _thread.join();
-  _retired.drain([](Stream* s) { delete s; });
+  _submissions.drain([](const Submission& sub) {
+    if (sub.kind == Submission::Kind::retire) delete sub.stream;
+  });
 }
 
 int IoThread::attach(Stream& stream) noexcept {
-  return _parker.watch(stream.fd(), readable | exclusive | edge, reinterpret_cast<std::uint64_t>(&stream));
+  // Always writable too: every registration of the fd on this reactor is
+  // then the same, whichever thread makes it (see io_thread.hpp, Writes).
+  return _parker.watch(stream.fd(), readable | writable | exclusive | edge, reinterpret_cast<std::uint64_t>(&stream));
 }
 
 void IoThread::retire(Stream* stream) {
   _parker.unwatch(stream->fd());
-  _retired.push(stream);
+  Submission retired{Submission::Kind::retire, stream};
+  submit(&retired, 1);
 }
 
 void IoThread::run() {
   log::get("io")->debug("I/O thread {} started", static_cast<void*>(this));
   ReadyEvent events[256];
-  auto has_work = [this] { return !_retired.empty() || _stopping.load(std::memory_order_seq_cst); };
+  auto has_work = [this] { return !_submissions.empty() || _stopping.load(std::memory_order_seq_cst); };
   while (!_stopping.load(std::memory_order_relaxed)) {
     int n = _parker.park(-1.0, has_work, events);
-    for (int i = 0; i < n; ++i) read(*reinterpret_cast<Stream*>(events[i].token));
+    for (int i = 0; i < n; ++i) {
+      Stream& stream = *reinterpret_cast<Stream*>(events[i].token);
+      constexpr std::uint32_t fault = ReadyEvent::hangup | ReadyEvent::error;
+      if (events[i].ready & (readable | fault)) read(stream);
+      if (events[i].ready & (writable | fault)) write(stream);
+    }
+    take_submissions();
     flush();
     // Retired streams go only now: no event collected above names them
     // after this point, and nothing later will (they are unregistered).
-    _retired.drain([](Stream* s) { delete s; });
+    for (Stream* s : _retired) delete s;
+    _retired.clear();
     _pool.reclaim();
   }
+}
+
+void IoThread::take_submissions() {
+  _submissions.drain([this](const Submission& sub) {
+    Stream& stream = *sub.stream;
+    if (sub.kind == Submission::Kind::retire) {
+      _retired.push_back(&stream);
+    } else if (!stream.write_failed) {  // else the loop lets go of them on the failure's report
+      stream.writes.push(sub.data, sub.length);
+      if (!std::exchange(stream.write_due, true)) _due.push_back(&stream);
+    }
+  });
+  for (Stream* stream : _due) {
+    stream->write_due = false;
+    write(*stream);
+  }
+  _due.clear();
+}
+
+void IoThread::write(Stream& stream) {
+  // The claim fails only once the loop has taken it for good (the stream
+  // is being retired): its bytes may be gone, so they are not read.
+  if (stream.writes.empty() || !stream.try_claim_writes()) return;
+  std::size_t sent = 0;
+  int err = stream.writes.send(stream.fd(), &sent);
+  stream.release_writes();
+  if (err == EAGAIN) err = 0;  // the rest goes when the socket turns writable
+  if (err) stream.write_failed = true;
+  if (sent || err) report(stream, sent, err);
+}
+
+void IoThread::report(Stream& stream, std::size_t sent, int error) {
+  if (!stream.report) {
+    stream.report = new WriteReport;
+    stream.report->id = stream.id();
+    _batch.emplace_back(&stream.inbox(), stream.report);
+    _reported.push_back(&stream);
+  }
+  stream.report->written += sent;
+  if (error) stream.report->error = error;
 }
 
 void IoThread::read(Stream& stream) {
@@ -98,6 +151,8 @@ void IoThread::read(Stream& stream) {
 }
 
 void IoThread::flush() {
+  for (Stream* stream : _reported) stream->report = nullptr;
+  _reported.clear();
   if (_batch.empty()) return;
   // One bulk hand-over per inbox, each in read order.
   std::stable_sort(_batch.begin(), _batch.end(), [](const auto& a, const auto& b) { return a.first < b.first; });

@@ -15,9 +15,21 @@
 // Neither thread ever waits for the other: a Stream's read claim decides
 // who reads when both look at once (stream.hpp).
 //
-// Threading: the thread itself runs the reactor. attach, rearm and retire
-// are called by the loop thread that owns the stream; they change the
-// reactor's registrations, which the kernel makes safe from any thread.
+// Writes. The loop sends a transport's writes itself while the socket takes
+// them (that is the common case, and it costs no hand-off); what a full
+// socket leaves over, the loop submits to the stream's I/O thread, which
+// sends it as the socket drains and reports the progress back (WriteQueue,
+// write_queue.hpp). The loop collects its submissions during an iteration
+// and hands each I/O thread its share in one batch, at most one wake-up.
+// The I/O thread's registration asks for writability, edge-triggered: the
+// loop's registration never does while the I/O thread holds writes, so the
+// exclusive wake-up for "writable" always comes here, and only when a send
+// found the socket full (or once when the registration is made).
+//
+// Threading: the thread itself runs the reactor. attach, rearm, submit and
+// retire are called by the loop thread that owns the stream; attach, rearm
+// and retire change the reactor's registrations, which the kernel makes safe
+// from any thread, and submissions go through a lock-free queue.
 #pragma once
 
 #include <atomic>
@@ -33,6 +45,16 @@
 
 namespace pyloop::rt {
 
+// What a loop hands an I/O thread: bytes to send on a stream (after what it
+// handed before), or a stream to forget (IoThread::retire).
+struct Submission {
+  enum class Kind : std::uint8_t { write, retire };
+  Kind kind = Kind::write;
+  Stream* stream = nullptr;
+  const char* data = nullptr;  // kept alive by the loop until reported sent
+  std::size_t length = 0;
+};
+
 class IoThread {
  public:
   IoThread();   // starts the thread; throws std::system_error
@@ -46,9 +68,12 @@ class IoThread {
   // Registers it again, after the loop has re-made its own exclusive
   // registration (which put the loop behind this thread).
   void rearm(Stream& stream) noexcept { attach(stream); }
+  // Hands over items[0..count) in order, waking the thread at most once.
+  void submit(Submission* items, std::size_t count) { _submissions.push_bulk(items, count); }
   // Unregisters the stream and deletes it on this thread once no event it
-  // has already collected can name it. Call after stream.claim_forever(),
-  // before closing the fd.
+  // has already collected can name it, after the submissions made before.
+  // Call after stream.claim_forever() and claim_writes_forever(), before
+  // closing the fd.
   void retire(Stream* stream);
 
   // Chunks this thread has read (for tests and stats).
@@ -57,14 +82,21 @@ class IoThread {
  private:
   void run();
   void read(Stream& stream);
+  void write(Stream& stream);
+  void report(Stream& stream, std::size_t sent, int error);
+  void take_submissions();
   void flush();
 
   Parker _parker;
-  RemoteQueue<Stream*> _retired{_parker};
+  RemoteQueue<Submission> _submissions{_parker};
   BufferPool _pool;
-  // This iteration's reads, in order, with the inbox each one goes to.
+  // This iteration's reads and write reports, in order, with the inbox each
+  // one goes to.
   std::vector<std::pair<Inbox*, Completion*>> _batch;
   std::vector<Completion*> _run;
+  std::vector<Stream*> _due;       // streams with new writes to try
+  std::vector<Stream*> _reported;  // streams whose report is in _batch
+  std::vector<Stream*> _retired;   // deleted at the end of the iteration
   std::atomic<bool> _stopping{false};
   // Written by this thread only; relaxed: a statistic, read by anyone.
   std::atomic<std::uint64_t> _reads{0};

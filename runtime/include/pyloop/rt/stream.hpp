@@ -1,9 +1,12 @@
 // Stream: a connected socket that a loop thread and an I/O thread share.
 //
-// The loop thread owns the transport, the fd and every write; reads are done
-// by whichever of the two threads is idle when data arrives (see
-// io_thread.hpp). A read by the I/O thread comes to the loop as a ReadChunk
-// in the loop's inbox, in order, before anything the loop reads itself.
+// The loop thread owns the transport and the fd. Reads are done by whichever
+// of the two threads is idle when data arrives (see io_thread.hpp); a read
+// by the I/O thread comes to the loop as a ReadChunk in the loop's inbox, in
+// order, before anything the loop reads itself. Writes go out from the loop
+// thread while the socket takes them; what it cannot take is handed to the
+// I/O thread (`writes`), and the loop writes nothing itself until the I/O
+// thread has reported all of that sent (write_queue.hpp).
 //
 // Threading: read_claim is taken (try_claim) by a thread before it reads the
 // socket and given back (release) after; it never waits. `undelivered`
@@ -11,6 +14,9 @@
 // protocol yet: while it is non-zero the loop does not read the socket
 // itself, which keeps the bytes in order. set_paused, close and the
 // counter's decrement are the loop thread's; the rest is for both.
+// The write claim is the I/O thread's while it sends; the loop takes it for
+// good before it lets go of the pinned bytes (claim_writes_forever). The
+// members under "I/O thread only" are the I/O thread's alone.
 //
 // Memory ordering: the I/O thread counts a chunk (undelivered) before it
 // gives the claim back with a release store; the loop takes the claim with
@@ -24,6 +30,7 @@
 #include <thread>
 
 #include "pyloop/rt/inbox.hpp"
+#include "pyloop/rt/write_queue.hpp"
 
 namespace pyloop::rt {
 
@@ -68,12 +75,28 @@ class Stream {
     while (!try_claim()) std::this_thread::yield();
   }
 
+  // I/O thread: the right to send from `writes` now. Never waits.
+  bool try_claim_writes() noexcept { return !_write_claim.exchange(true, std::memory_order_acquire); }
+  void release_writes() noexcept { _write_claim.store(false, std::memory_order_release); }
+  // Loop thread, before it releases the bytes it handed over: from here the
+  // I/O thread never reads them (waits out one send at most).
+  void claim_writes_forever() noexcept {
+    while (!try_claim_writes()) std::this_thread::yield();
+  }
+
+  // I/O thread only.
+  WriteQueue writes;
+  WriteReport* report = nullptr;  // this reactor iteration's, not yet handed over
+  bool write_failed = false;      // a send failed: later writes are dropped
+  bool write_due = false;         // queued for a send attempt this iteration
+
  private:
   const int _fd;
   const std::uint64_t _id;
   const std::shared_ptr<Inbox> _inbox;
   bool _finished = false;  // guarded by _read_claim
   std::atomic<bool> _read_claim{false};
+  std::atomic<bool> _write_claim{false};
   std::atomic<bool> _paused{true};
   std::atomic<int> _undelivered{0};
 };
