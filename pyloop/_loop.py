@@ -17,6 +17,7 @@ own (_sockets.py), and so is getaddrinfo, which runs on the native executor
 """
 
 import asyncio
+import os
 import selectors
 import socket
 import warnings
@@ -71,14 +72,42 @@ class _SocketTransport(_native._make_transport_core(selector_events._SelectorSoc
 
     max_size = 64 * 1024
 
-    # An I/O thread reads the socket too while the loop is busy (see
-    # pyloop/rt/io_thread.hpp); it lets go before the socket is closed.
+    # An I/O thread shares the socket (see pyloop/rt/io_thread.hpp): it
+    # reads while the loop is busy, and sends what the socket could not take
+    # at once, reporting back to _io_written (native) and _io_sent. It lets
+    # go before the socket is closed.
 
     def __init__(self, loop, sock, protocol, waiter=None, extra=None, server=None):
         # asyncio's class-level default, which the native member would hide.
         self._sock = None
         super().__init__(loop, sock, protocol, waiter, extra, server)
-        self._attach_stream(loop)
+        if self._attach_stream(loop):
+            self._write_ready = self._io_write_ready
+
+    def _io_sent(self, nbytes, errno):
+        # The I/O thread sent nbytes more of the write buffer, or failed with
+        # errno: asyncio's _write_sendmsg from after its send on.
+        if self._conn_lost:
+            return
+        if errno:
+            exc = OSError(errno, os.strerror(errno))
+            self._buffer.clear()
+            self._fatal_error(exc, 'Fatal write error on socket transport')
+            if self._empty_waiter is not None:
+                self._empty_waiter.set_exception(exc)
+            return
+        self._adjust_leftover_buffer(nbytes)
+        buffer = self._buffer
+        while buffer and not buffer[0]:  # never sent, never reported: done
+            buffer.popleft()
+        self._maybe_resume_protocol()  # May append to buffer.
+        if not self._buffer:
+            if self._empty_waiter is not None:
+                self._empty_waiter.set_result(None)
+            if self._closing:
+                self._call_connection_lost(None)
+            elif self._eof:
+                self._sock.shutdown(socket.SHUT_WR)
 
     def resume_reading(self):
         super().resume_reading()

@@ -98,7 +98,7 @@ def test_io_thread_reads_while_the_loop_is_busy(mode):
 def test_without_io_threads_the_loop_reads_alone(mode):
     result = run_scenario(mode, 0)
     assert result["ok"]
-    assert result == {"ok": True, "threads": 0, "reads": 0}
+    assert result == {"ok": True, "threads": 0, "reads": 0, "sends": 0}
 
 
 def test_io_thread_count_comes_from_the_environment():

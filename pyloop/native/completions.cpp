@@ -1,5 +1,6 @@
 // The drain of the loop's inbox into Python calls: reads an I/O thread made
-// go to their transport's protocol, resolver results to their futures.
+// go to their transport's protocol, its reports of writes sent to the
+// transport, resolver results to their futures.
 //
 // Threading: the loop thread's. It runs right after the loop's poll and
 // before the callbacks that poll made ready, so a read the I/O thread made
@@ -17,7 +18,9 @@ int deliver_completions(LoopCoreObject* self) {
     // After an exception (SystemExit, KeyboardInterrupt) the loop stops:
     // reads are held for when it runs again, resolver results are dropped.
     if (s.streams.contains(c->id)) {
-      int r = deliver_chunk(s, std::move(c), rc == 0);
+      // A stream's completions are its reads and its write reports.
+      bool report = dynamic_cast<rt::WriteReport*>(c.get()) != nullptr;
+      int r = report ? deliver_write_report(s, std::move(c), rc == 0) : deliver_chunk(s, std::move(c), rc == 0);
       if (rc == 0) rc = r;
     } else if (rc == 0) {
       rc = settle_completion(self, std::move(c));

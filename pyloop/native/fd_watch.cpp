@@ -56,6 +56,8 @@ PyObject* add_watcher(LoopCoreObject* self, PyObject* const* args, Py_ssize_t na
   }
   int fd;
   if (fd_argument(args[0], &fd) < 0 || check_closed(self) < 0) return nullptr;
+  // A transport whose blocked writes its I/O thread sends (transport_writes.cpp).
+  if (slot == &FdWatchers::writer && take_transport_writer(*self->state, fd, args[1])) Py_RETURN_NONE;
   HandleObject* handle = handle_new(&HandleType, reinterpret_cast<PyObject*>(self), args[1], args + 2, nargs - 2,
                                     nullptr, self->debug);
   if (!handle) return nullptr;

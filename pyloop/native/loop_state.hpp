@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <memory>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "handle.hpp"
 #include "transport_core.hpp"
@@ -55,6 +57,10 @@ struct LoopState {
   // transport removes its link before it goes.
   std::unordered_map<std::uint64_t, StreamLink*> streams;
   std::unordered_map<int, StreamLink*> stream_fds;
+  // Links with writes to hand to their I/O thread at the end of this
+  // iteration (transport_writes.cpp), and the batch that does it.
+  std::vector<StreamLink*> writes_due;
+  std::vector<std::pair<rt::IoThread*, rt::Submission>> write_batch;
   rt::ReadyEvent ready_fds[256];
 
   // Work from other threads: call_soon_threadsafe handles or native results.

@@ -8,6 +8,7 @@
 #include "handle.hpp"
 #include "loop_core.hpp"
 #include "loop_state.hpp"
+#include "transport_core.hpp"
 #include "pyloop/rt/clock.hpp"
 #include "python_helpers.hpp"
 
@@ -102,6 +103,8 @@ int run_once(LoopCoreObject* self) {
   } else if (!s.timers.empty()) {
     timeout = std::clamp(s.timers.top().when - rt::monotonic_seconds(), 0.0, max_wait_seconds);
   }
+  // This iteration's hand-over to the I/O threads, before waiting on them.
+  if (submit_writes(s) < 0) return -1;
   // With nothing watched and work ready, there is nothing to ask the kernel.
   if (timeout != 0.0 || !s.watchers.empty()) {
     if (wait_for_work(self, timeout) < 0) return -1;

@@ -309,7 +309,12 @@ PyObject* slow_write(PyObject* self, PyObject* data) {
 PyObject* write(PyObject* self, PyObject* data) {
   int allowed = fast_write_allowed(self, data);
   if (allowed < 0) return nullptr;
-  if (!allowed) return slow_write(self, data);
+  if (!allowed) {
+    PyObject* r = slow_write(self, data);
+    // What asyncio buffered goes to the I/O thread, if one shares the socket.
+    if (r && rt::IoThreads::shared().count()) note_buffered_write(self);
+    return r;
+  }
   Py_buffer view;
   if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) {
     PyErr_Clear();
@@ -363,10 +368,13 @@ PyMethodDef methods[] = {
     {"_read_ready__data_received", read_data_received, METH_NOARGS, nullptr},
     {"_read_ready__get_buffer", read_get_buffer, METH_NOARGS, nullptr},
     {"write", write, METH_O, "Write data to the transport (asyncio.Transport.write)."},
-    {"_attach_stream", attach_stream, METH_O, "Lets an I/O thread read the socket too (pyloop/_loop.py)."},
+    {"_attach_stream", attach_stream, METH_O, "Lets an I/O thread share the socket; whether one does."},
     {"_detach_stream", detach_stream, METH_NOARGS, "Takes the socket back from the I/O thread."},
     {"_deliver_backlog", deliver_backlog, METH_NOARGS, "Hands reads held while paused to the protocol."},
     {"_held_reads", held_reads, METH_NOARGS, "Whether reads are held for the protocol."},
+    {"_io_write_ready", io_write_ready, METH_NOARGS, "_write_ready while an I/O thread does the blocked writes."},
+    {"_io_written", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(io_written)), METH_FASTCALL,
+     "Takes a report of the I/O thread's writes: bytes sent, errno."},
     {nullptr, nullptr, 0, nullptr},
 };
 

@@ -23,9 +23,15 @@ struct StreamLink {
   rt::Stream* stream;
   rt::IoThread* io;
   PyObject* transport;  // borrowed: the transport detaches before it goes
+  LoopState* loop;
   // Reads of the I/O thread the protocol has not had yet: reading is paused,
   // or a BufferedProtocol took part of one.
   std::deque<rt::CompletionPtr> backlog;
+  // Writes handed to the I/O thread and not reported sent yet, oldest first:
+  // the first entries of asyncio's write buffer, pinned (transport_writes.cpp).
+  std::deque<Py_buffer> pinned;
+  std::size_t front_sent = 0;  // of pinned.front(), reported sent
+  bool submit_due = false;     // in LoopState::writes_due
 };
 
 // Made at import by _make_transport_core(asyncio's _SelectorSocketTransport),
@@ -61,6 +67,28 @@ void end_read(StreamLink* link, ssize_t n, int err);
 PyObject* deliver_backlog(PyObject* self, PyObject* unused);
 // _held_reads() -> bool: whether there is anything for _deliver_backlog.
 PyObject* held_reads(PyObject* self, PyObject* unused);
+// The transport's link, when an I/O thread shares its socket.
+StreamLink* stream_link(PyObject* self);
+
+// In transport_writes.cpp.
+// _io_write_ready(): the transport's _write_ready while it has a link.
+PyObject* io_write_ready(PyObject* self, PyObject* unused);
+// _io_written(written, errno): a WriteReport, taken on the loop thread.
+PyObject* io_written(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
+// Hands the I/O threads the writes of this iteration; once per iteration.
+int submit_writes(LoopState& s);
+// A WriteReport from the inbox; `now` false: taken on the next iteration.
+int deliver_write_report(LoopState& s, rt::CompletionPtr report, bool now);
+// The transport writes no more through its I/O thread: takes the stream's
+// write claim for good and releases what was pinned (detach_stream).
+void forget_writes(StreamLink& link);
+// add_writer(fd, transport._io_write_ready) for a linked transport: no
+// epoll registration, its writes are submitted instead. False for any
+// other writer.
+bool take_transport_writer(LoopState& s, int fd, PyObject* callback);
+// asyncio's write() buffered data: it goes with this iteration's submissions.
+void note_buffered_write(PyObject* self);
+
 // A ReadChunk from the inbox for the transport with that stream id: held,
 // and handed to the protocol now if `now` and reading is not paused.
 int deliver_chunk(LoopState& s, rt::CompletionPtr chunk, bool now);

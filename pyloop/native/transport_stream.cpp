@@ -51,7 +51,9 @@ StreamLink* link_of(PyObject* self, int fd) {
   return it != s->stream_fds.end() && it->second->transport == self ? it->second : nullptr;
 }
 
-StreamLink* link_of(PyObject* self) {
+}  // namespace
+
+StreamLink* stream_link(PyObject* self) {
   PyObject* fd_obj = PyObject_GetAttr(self, names().sock_fd);
   if (!fd_obj) {
     PyErr_Clear();
@@ -65,6 +67,8 @@ StreamLink* link_of(PyObject* self) {
   }
   return link_of(self, static_cast<int>(fd));
 }
+
+namespace {
 
 bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
 
@@ -97,7 +101,7 @@ PyObject* deliver_front(PyObject* self, StreamLink& link) {
   std::size_t used = 0;
   PyObject* r = transport_received_into(self, data, left, &used);
   // The protocol may have detached the transport (closed it) meanwhile.
-  if (StreamLink* now = link_of(self); now == &link && !link.backlog.empty()) {
+  if (StreamLink* now = stream_link(self); now == &link && !link.backlog.empty()) {
     chunk->consumed += used;
     if (chunk->consumed >= static_cast<std::size_t>(chunk->length) || !r || used == 0) finish();
   }
@@ -107,7 +111,7 @@ PyObject* deliver_front(PyObject* self, StreamLink& link) {
 // Delivers held chunks while the transport is attached, reading and alive.
 int drain_backlog(PyObject* self) {
   for (;;) {
-    StreamLink* link = link_of(self);
+    StreamLink* link = stream_link(self);
     if (!link || link->backlog.empty() || link->stream->paused()) return 0;
     PyObject* lost = PyObject_GetAttr(self, names().conn_lost);
     if (!lost) return -1;
@@ -130,7 +134,7 @@ int drain_backlog(PyObject* self) {
 }  // namespace
 
 PyObject* attach_stream(PyObject* self, PyObject* loop) {
-  if (!PyObject_TypeCheck(loop, &LoopCoreType)) Py_RETURN_NONE;
+  if (!PyObject_TypeCheck(loop, &LoopCoreType)) Py_RETURN_FALSE;
   LoopState& s = *reinterpret_cast<LoopCoreObject*>(loop)->state;
   PyObject* fd_obj = PyObject_GetAttr(self, names().sock_fd);
   if (!fd_obj) return nullptr;
@@ -139,29 +143,31 @@ PyObject* attach_stream(PyObject* self, PyObject* loop) {
   if (fd == -1 && PyErr_Occurred()) return nullptr;
   try {
     rt::IoThread* io = rt::IoThreads::shared().pick();
-    if (!io || fd < 0 || s.stream_fds.contains(static_cast<int>(fd))) Py_RETURN_NONE;
+    if (!io || fd < 0 || s.stream_fds.contains(static_cast<int>(fd))) Py_RETURN_FALSE;
     std::uint64_t id = s.next_completion_id++;
-    auto* link = new StreamLink{new rt::Stream(static_cast<int>(fd), id, s.inbox), io, self, {}};
+    auto* link = new StreamLink{new rt::Stream(static_cast<int>(fd), id, s.inbox), io, self, &s};
     s.streams.emplace(id, link);
     s.stream_fds.emplace(static_cast<int>(fd), link);
   } catch (const std::system_error& e) {
     // No I/O thread could be started: the loop reads this socket alone.
     s.log->warn("no I/O thread for fd {}: {}", fd, e.what());
+    Py_RETURN_FALSE;
   } catch (const std::bad_alloc&) {
     return PyErr_NoMemory();
   }
   // The I/O thread registers the fd once the loop watches it (fd_watch.cpp).
-  Py_RETURN_NONE;
+  Py_RETURN_TRUE;
 }
 
 PyObject* detach_stream(PyObject* self, PyObject*) {
-  StreamLink* link = link_of(self);
+  StreamLink* link = stream_link(self);
   if (!link) Py_RETURN_NONE;
   LoopState& s = *state_of(self);
   s.streams.erase(link->stream->id());
   s.stream_fds.erase(link->stream->fd());
   // From here the I/O thread never touches the fd, which may then be closed.
   link->stream->claim_forever();
+  forget_writes(*link);
   link->io->retire(link->stream);
   delete link;  // held chunks go back to their pool
   Py_RETURN_NONE;
@@ -194,7 +200,7 @@ PyObject* deliver_backlog(PyObject* self, PyObject*) {
 }
 
 PyObject* held_reads(PyObject* self, PyObject*) {
-  StreamLink* link = link_of(self);
+  StreamLink* link = stream_link(self);
   return PyBool_FromLong(link && !link->backlog.empty());
 }
 

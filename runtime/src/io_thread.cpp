@@ -112,6 +112,7 @@ void IoThread::write(Stream& stream) {
   stream.release_writes();
   if (err == EAGAIN) err = 0;  // the rest goes when the socket turns writable
   if (err) stream.write_failed = true;
+  if (sent) _sends.store(_sends.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   if (sent || err) report(stream, sent, err);
 }
 
@@ -182,6 +183,12 @@ IoThreads::IoThreads() : _count(configured_count()) {
 std::uint64_t IoThreads::reads() const noexcept {
   std::uint64_t total = 0;
   for (const auto& thread : _threads) total += thread->reads();
+  return total;
+}
+
+std::uint64_t IoThreads::sends() const noexcept {
+  std::uint64_t total = 0;
+  for (const auto& thread : _threads) total += thread->sends();
   return total;
 }
 

@@ -76,8 +76,10 @@ class IoThread {
   // closing the fd.
   void retire(Stream* stream);
 
-  // Chunks this thread has read (for tests and stats).
+  // Chunks this thread has read, and sends it made for loops (for tests
+  // and stats).
   [[nodiscard]] std::uint64_t reads() const noexcept { return _reads.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t sends() const noexcept { return _sends.load(std::memory_order_relaxed); }
 
  private:
   void run();
@@ -98,8 +100,9 @@ class IoThread {
   std::vector<Stream*> _reported;  // streams whose report is in _batch
   std::vector<Stream*> _retired;   // deleted at the end of the iteration
   std::atomic<bool> _stopping{false};
-  // Written by this thread only; relaxed: a statistic, read by anyone.
+  // Written by this thread only; relaxed: statistics, read by anyone.
   std::atomic<std::uint64_t> _reads{0};
+  std::atomic<std::uint64_t> _sends{0};
   std::thread _thread;
 };
 
@@ -113,8 +116,9 @@ class IoThreads {
   [[nodiscard]] int count() const noexcept { return _count; }
   // The thread for a new stream (round-robin); nullptr when count() is 0.
   IoThread* pick();
-  // Chunks all of them have read.
+  // Chunks all of them have read, and sends all of them made.
   [[nodiscard]] std::uint64_t reads() const noexcept;
+  [[nodiscard]] std::uint64_t sends() const noexcept;
 
  private:
   IoThreads();

@@ -1,0 +1,216 @@
+// Writes an I/O thread sends for a socket transport: the loop's side (the
+// mechanism is rt::IoThread's, "Writes").
+//
+// asyncio's transport keeps its write buffer, a deque of what was written
+// and not yet sent, and sends from it when the loop's epoll reports the
+// socket writable (_write_ready). While an I/O thread shares the socket,
+// _write_ready is _io_write_ready instead, and the loop's epoll is never
+// asked about writability: the buffer's new entries are submitted to the
+// I/O thread once per loop iteration (submit_writes), their memory pinned
+// (PyObject_GetBuffer: the object is kept alive and a bytearray can't be
+// resized) and only pointers handed over. Each report of bytes sent
+// releases what is done and runs asyncio's bookkeeping (_io_sent in
+// pyloop/_loop.py: trimming the buffer, resume_writing, and closing or
+// write_eof once the last byte is out).
+//
+// While anything is pinned the loop sends nothing itself (asyncio's write()
+// only sends when its buffer is empty, and _io_write_ready defers), so the
+// bytes leave in order.
+//
+// Threading: the loop thread's.
+#include <algorithm>
+
+#include "loop_state.hpp"
+#include "transport_core.hpp"
+#include "transport_subclass.hpp"
+
+namespace pyloop::py {
+
+namespace {
+
+struct Names {
+  PyObject* conn_lost = PyUnicode_InternFromString("_conn_lost");
+  PyObject* buffer = PyUnicode_InternFromString("_buffer");
+  PyObject* write_sendmsg = PyUnicode_InternFromString("_write_sendmsg");
+  PyObject* io_sent = PyUnicode_InternFromString("_io_sent");
+  PyObject* io_written = PyUnicode_InternFromString("_io_written");
+  PyObject* loop = PyUnicode_InternFromString("_loop");
+  PyObject* call_soon = PyUnicode_InternFromString("call_soon");
+};
+const Names& names() {
+  static const Names interned;
+  return interned;
+}
+
+void mark_due(StreamLink& link) {
+  if (!link.submit_due) {
+    link.submit_due = true;
+    link.loop->writes_due.push_back(&link);
+  }
+}
+
+void release_front(StreamLink& link) {
+  PyBuffer_Release(&link.pinned.front());
+  link.pinned.pop_front();
+  link.front_sent = 0;
+}
+
+// `written` more bytes were sent: lets go of the entries that are done, as
+// asyncio's _adjust_leftover_buffer trims its deque, and of the empty ones
+// then in front (which _io_sent drops from the deque as well).
+void release_sent(StreamLink& link, std::size_t written) {
+  while (written && !link.pinned.empty()) {
+    std::size_t rest = static_cast<std::size_t>(link.pinned.front().len) - link.front_sent;
+    if (rest > written) {
+      link.front_sent += written;
+      break;
+    }
+    written -= rest;
+    release_front(link);
+  }
+  while (!link.pinned.empty() && static_cast<std::size_t>(link.pinned.front().len) == link.front_sent)
+    release_front(link);
+}
+
+// Pins the transport's buffer entries not handed over yet and adds them to
+// `batch`. -1 with an exception set only for errors the loop must raise.
+int pin_new_writes(StreamLink& link, std::vector<std::pair<rt::IoThread*, rt::Submission>>& batch) {
+  PyObject* self = link.transport;
+  PyObject* lost = PyObject_GetAttr(self, names().conn_lost);
+  int is_lost = lost ? PyObject_IsTrue(lost) : -1;
+  Py_XDECREF(lost);
+  if (is_lost) return is_lost < 0 ? -1 : 0;  // asyncio sends nothing more once it is lost
+  PyObject* buffer = PyObject_GetAttr(self, names().buffer);
+  if (!buffer) return -1;
+  Py_ssize_t count = PyObject_Length(buffer);
+  for (auto i = static_cast<Py_ssize_t>(link.pinned.size()); i < count; ++i) {
+    PyObject* entry = PySequence_GetItem(buffer, i);
+    Py_buffer view;
+    int rc = entry ? PyObject_GetBuffer(entry, &view, PyBUF_SIMPLE) : -1;
+    Py_XDECREF(entry);
+    if (rc < 0) {
+      // What asyncio's sendmsg() would raise for it (a non-contiguous
+      // memoryview, say): a write error for this transport only.
+      Py_DECREF(buffer);
+      PyObject* r = fatal_error(self, "Fatal write error on socket transport");
+      Py_XDECREF(r);
+      return r ? 0 : -1;
+    }
+    link.pinned.push_back(view);
+    batch.push_back({link.io, {rt::Submission::Kind::write, link.stream, static_cast<const char*>(view.buf),
+                               static_cast<std::size_t>(view.len)}});
+  }
+  Py_DECREF(buffer);
+  return count < 0 ? -1 : 0;
+}
+
+}  // namespace
+
+int submit_writes(LoopState& s) {
+  if (s.writes_due.empty()) return 0;
+  auto& batch = s.write_batch;
+  batch.clear();
+  int rc = 0;
+  // pin_new_writes may run Python code (an error handler), which may add to
+  // writes_due: those wait for the next iteration.
+  auto due = std::move(s.writes_due);
+  s.writes_due.clear();
+  for (StreamLink* link : due) {
+    link->submit_due = false;
+    if (rc == 0 && pin_new_writes(*link, batch) < 0) rc = -1;
+  }
+  // One hand-over per I/O thread, each stream's writes in order.
+  std::stable_sort(batch.begin(), batch.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<rt::Submission> run;
+  for (std::size_t i = 0; i < batch.size();) {
+    rt::IoThread* io = batch[i].first;
+    run.clear();
+    for (; i < batch.size() && batch[i].first == io; ++i) run.push_back(batch[i].second);
+    io->submit(run.data(), run.size());
+  }
+  return rc;
+}
+
+int deliver_write_report(LoopState& s, rt::CompletionPtr c, bool now) {
+  auto& report = static_cast<rt::WriteReport&>(*c);
+  auto it = s.streams.find(report.id);
+  if (it == s.streams.end()) return 0;  // its transport is gone
+  PyObject* self = it->second->transport;
+  PyObject* args[] = {self, PyLong_FromSize_t(report.written), PyLong_FromLong(report.error)};
+  int rc = 0;
+  if (!args[1] || !args[2]) {
+    rc = -1;
+  } else if (now) {
+    PyObject* r = PyObject_VectorcallMethod(names().io_written, args, 3, nullptr);
+    rc = r ? 0 : -1;
+    Py_XDECREF(r);
+  } else {
+    // The loop is stopping on an exception: the report is taken on the
+    // next run.
+    PyObject* loop = PyObject_GetAttr(self, names().loop);
+    PyObject* method = PyObject_GetAttr(self, names().io_written);
+    PyObject* r = loop && method ? PyObject_CallMethodObjArgs(loop, names().call_soon, method, args[1], args[2], nullptr)
+                                 : nullptr;
+    Py_XDECREF(r);
+    Py_XDECREF(method);
+    Py_XDECREF(loop);
+    if (!r) PyErr_Clear();  // the exception already stopping the loop wins
+  }
+  Py_XDECREF(args[1]);
+  Py_XDECREF(args[2]);
+  return rc;
+}
+
+void forget_writes(StreamLink& link) {
+  auto& due = link.loop->writes_due;
+  due.erase(std::remove(due.begin(), due.end(), &link), due.end());
+  link.stream->claim_writes_forever();
+  while (!link.pinned.empty()) release_front(link);
+}
+
+bool take_transport_writer(LoopState& s, int fd, PyObject* callback) {
+  if (s.stream_fds.empty() || !PyCFunction_Check(callback) || PyCFunction_GET_FUNCTION(callback) != io_write_ready)
+    return false;
+  auto it = s.stream_fds.find(fd);
+  if (it == s.stream_fds.end() || PyCFunction_GET_SELF(callback) != it->second->transport) return false;
+  mark_due(*it->second);
+  return true;
+}
+
+void note_buffered_write(PyObject* self) {
+  if (StreamLink* link = stream_link(self)) mark_due(*link);
+}
+
+PyObject* io_write_ready(PyObject* self, PyObject*) {
+  StreamLink* link = stream_link(self);
+  if (!link || link->pinned.empty()) {
+    // Nothing at the I/O thread: send from here now, as asyncio would.
+    PyObject* r = PyObject_CallMethodNoArgs(self, names().write_sendmsg);
+    if (!r) return nullptr;
+    Py_DECREF(r);
+    link = stream_link(self);  // a failed send loses the connection
+  }
+  if (link) mark_due(*link);
+  Py_RETURN_NONE;
+}
+
+PyObject* io_written(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  std::size_t written = nargs == 2 ? PyLong_AsSize_t(args[0]) : static_cast<std::size_t>(-1);
+  long error = nargs == 2 ? PyLong_AsLong(args[1]) : -1;
+  if (written == static_cast<std::size_t>(-1) || error == -1) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_io_written(written, errno)");
+    return nullptr;
+  }
+  if (StreamLink* link = stream_link(self)) {
+    if (error) {
+      // The I/O thread dropped the rest of its queue.
+      while (!link->pinned.empty()) release_front(*link);
+    } else {
+      release_sent(*link, written);
+    }
+  }
+  PyObject* call[] = {self, args[0], args[1]};
+  return PyObject_VectorcallMethod(names().io_sent, call, 3, nullptr);
+}
+
+}  // namespace pyloop::py
