@@ -12,8 +12,9 @@ from asyncio's Unix selector loop, the socket, Unix socket, datagram, pipe,
 subprocess, TLS and signal machinery, whose transports watch their fds
 through the native watchers. So every method behaves, and fails, exactly as
 asyncio's does. The sock_* methods and add_reader/add_writer are pyloop's
-own (_sockets.py), and so is getaddrinfo, which runs on the native executor
-(_dns.py).
+own (_sockets.py), and so are getaddrinfo, which runs on the native executor
+(_dns.py), and sendfile over a transport, which runs on the transport's I/O
+thread when it has one (_sendfile.py).
 """
 
 import asyncio
@@ -30,6 +31,7 @@ from . import (
     _native,
 )
 from ._dns import ResolverMethods
+from ._sendfile import SendfileMethods
 from ._sockets import SocketMethods
 
 
@@ -84,6 +86,12 @@ class _SocketTransport(_native._make_transport_core(selector_events._SelectorSoc
         if self._attach_stream(loop):
             self._write_ready = self._io_write_ready
 
+    _io_file = None  # the loop.sendfile() span the I/O thread sends (_sendfile.py)
+
+    def _io_file_sent(self, sent, done, errno):
+        if self._io_file is not None:
+            self._io_file.progress(sent, done, errno)
+
     def _io_sent(self, nbytes, errno):
         # The I/O thread sent nbytes more of the write buffer, or failed with
         # errno: asyncio's _write_sendmsg from after its send on.
@@ -118,6 +126,8 @@ class _SocketTransport(_native._make_transport_core(selector_events._SelectorSoc
 
     def _call_connection_lost(self, exc):
         self._detach_stream()
+        if self._io_file is not None:  # the I/O thread has let go of the file
+            self._io_file.progress(0, True, ConnectionError("Connection is closed by peer"))
         super()._call_connection_lost(exc)
 
     def __del__(self, _warn=warnings.warn):
@@ -139,7 +149,7 @@ class _DatagramTransport(_native._make_datagram_core(selector_events._SelectorDa
         super().__init__(loop, sock, protocol, address, waiter, extra)
 
 
-class Loop(_native.LoopCore, SocketMethods, ResolverMethods, asyncio.SelectorEventLoop):
+class Loop(_native.LoopCore, SocketMethods, ResolverMethods, SendfileMethods, asyncio.SelectorEventLoop):
     """An asyncio event loop whose core runs natively."""
 
     def __init__(self):

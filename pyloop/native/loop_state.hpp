@@ -58,7 +58,8 @@ struct LoopState {
   std::unordered_map<std::uint64_t, StreamLink*> streams;
   std::unordered_map<int, StreamLink*> stream_fds;
   // Links with writes to hand to their I/O thread at the end of this
-  // iteration (transport_writes.cpp), and the batch that does it.
+  // iteration (transport_writes.cpp), and the batch that does it (which
+  // collects sendfile submissions as they come).
   std::vector<StreamLink*> writes_due;
   std::vector<std::pair<rt::IoThread*, rt::Submission>> write_batch;
   rt::ReadyEvent ready_fds[256];

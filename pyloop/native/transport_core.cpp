@@ -374,7 +374,10 @@ PyMethodDef methods[] = {
     {"_held_reads", held_reads, METH_NOARGS, "Whether reads are held for the protocol."},
     {"_io_write_ready", io_write_ready, METH_NOARGS, "_write_ready while an I/O thread does the blocked writes."},
     {"_io_written", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(io_written)), METH_FASTCALL,
-     "Takes a report of the I/O thread's writes: bytes sent, errno."},
+     "Takes a report of the I/O thread's writes (see transport_writes.cpp)."},
+    {"_io_sendfile", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(io_sendfile)), METH_FASTCALL,
+     "Has the I/O thread send a span of a file; False when none shares the socket."},
+    {"_io_sendfile_stop", io_sendfile_stop, METH_NOARGS, "Ends the file span the I/O thread is sending."},
     {nullptr, nullptr, 0, nullptr},
 };
 

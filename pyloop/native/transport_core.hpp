@@ -73,9 +73,16 @@ StreamLink* stream_link(PyObject* self);
 // In transport_writes.cpp.
 // _io_write_ready(): the transport's _write_ready while it has a link.
 PyObject* io_write_ready(PyObject* self, PyObject* unused);
-// _io_written(written, errno): a WriteReport, taken on the loop thread.
+// _io_written(written, errno, file_sent, file_done, file_errno): a
+// WriteReport, taken on the loop thread.
 PyObject* io_written(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
-// Hands the I/O threads the writes of this iteration; once per iteration.
+// _io_sendfile(fileno, offset, count) -> bool: sends that span of the file
+// (count 0: to its end) after everything written before; False when no I/O
+// thread shares the socket. _io_sendfile_stop(): ends it early.
+PyObject* io_sendfile(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
+PyObject* io_sendfile_stop(PyObject* self, PyObject* unused);
+// Hands the I/O threads this iteration's writes and sendfile submissions;
+// once per iteration.
 int submit_writes(LoopState& s);
 // A WriteReport from the inbox; `now` false: taken on the next iteration.
 int deliver_write_report(LoopState& s, rt::CompletionPtr report, bool now);

@@ -11,7 +11,9 @@
 // resized) and only pointers handed over. Each report of bytes sent
 // releases what is done and runs asyncio's bookkeeping (_io_sent in
 // pyloop/_loop.py: trimming the buffer, resume_writing, and closing or
-// write_eof once the last byte is out).
+// write_eof once the last byte is out). loop.sendfile() hands over a file
+// span the same way (_io_sendfile, pyloop/_sendfile.py), reported to
+// _io_file_sent.
 //
 // While anything is pinned the loop sends nothing itself (asyncio's write()
 // only sends when its buffer is empty, and _io_write_ready defers), so the
@@ -19,6 +21,7 @@
 //
 // Threading: the loop thread's.
 #include <algorithm>
+#include <iterator>
 
 #include "loop_state.hpp"
 #include "transport_core.hpp"
@@ -33,6 +36,7 @@ struct Names {
   PyObject* buffer = PyUnicode_InternFromString("_buffer");
   PyObject* write_sendmsg = PyUnicode_InternFromString("_write_sendmsg");
   PyObject* io_sent = PyUnicode_InternFromString("_io_sent");
+  PyObject* io_file_sent = PyUnicode_InternFromString("_io_file_sent");
   PyObject* io_written = PyUnicode_InternFromString("_io_written");
   PyObject* loop = PyUnicode_InternFromString("_loop");
   PyObject* call_soon = PyUnicode_InternFromString("call_soon");
@@ -107,9 +111,8 @@ int pin_new_writes(StreamLink& link, std::vector<std::pair<rt::IoThread*, rt::Su
 }  // namespace
 
 int submit_writes(LoopState& s) {
-  if (s.writes_due.empty()) return 0;
-  auto& batch = s.write_batch;
-  batch.clear();
+  if (s.writes_due.empty() && s.write_batch.empty()) return 0;
+  auto& batch = s.write_batch;  // may hold sendfile submissions already
   int rc = 0;
   // pin_new_writes may run Python code (an error handler), which may add to
   // writes_due: those wait for the next iteration.
@@ -119,7 +122,7 @@ int submit_writes(LoopState& s) {
     link->submit_due = false;
     if (rc == 0 && pin_new_writes(*link, batch) < 0) rc = -1;
   }
-  // One hand-over per I/O thread, each stream's writes in order.
+  // One hand-over per I/O thread, each stream's submissions in order.
   std::stable_sort(batch.begin(), batch.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<rt::Submission> run;
   for (std::size_t i = 0; i < batch.size();) {
@@ -128,6 +131,7 @@ int submit_writes(LoopState& s) {
     for (; i < batch.size() && batch[i].first == io; ++i) run.push_back(batch[i].second);
     io->submit(run.data(), run.size());
   }
+  batch.clear();
   return rc;
 }
 
@@ -136,28 +140,35 @@ int deliver_write_report(LoopState& s, rt::CompletionPtr c, bool now) {
   auto it = s.streams.find(report.id);
   if (it == s.streams.end()) return 0;  // its transport is gone
   PyObject* self = it->second->transport;
-  PyObject* args[] = {self, PyLong_FromSize_t(report.written), PyLong_FromLong(report.error)};
+  PyObject* args[] = {self,
+                      PyLong_FromSize_t(report.written),
+                      PyLong_FromLong(report.error),
+                      PyLong_FromSize_t(report.file_sent),
+                      PyBool_FromLong(report.file_done),
+                      PyLong_FromLong(report.file_error)};
+  constexpr std::size_t nargs = std::size(args);
   int rc = 0;
-  if (!args[1] || !args[2]) {
+  if (std::any_of(args + 1, args + nargs, [](PyObject* a) { return a == nullptr; })) {
     rc = -1;
   } else if (now) {
-    PyObject* r = PyObject_VectorcallMethod(names().io_written, args, 3, nullptr);
+    PyObject* r = PyObject_VectorcallMethod(names().io_written, args, nargs, nullptr);
     rc = r ? 0 : -1;
     Py_XDECREF(r);
   } else {
     // The loop is stopping on an exception: the report is taken on the
     // next run.
     PyObject* loop = PyObject_GetAttr(self, names().loop);
+    PyObject* call_soon = loop ? PyObject_GetAttr(loop, names().call_soon) : nullptr;
     PyObject* method = PyObject_GetAttr(self, names().io_written);
-    PyObject* r = loop && method ? PyObject_CallMethodObjArgs(loop, names().call_soon, method, args[1], args[2], nullptr)
-                                 : nullptr;
+    PyObject* soon[] = {method, args[1], args[2], args[3], args[4], args[5]};
+    PyObject* r = call_soon && method ? PyObject_Vectorcall(call_soon, soon, nargs, nullptr) : nullptr;
     Py_XDECREF(r);
     Py_XDECREF(method);
+    Py_XDECREF(call_soon);
     Py_XDECREF(loop);
     if (!r) PyErr_Clear();  // the exception already stopping the loop wins
   }
-  Py_XDECREF(args[1]);
-  Py_XDECREF(args[2]);
+  for (std::size_t i = 1; i < nargs; ++i) Py_XDECREF(args[i]);
   return rc;
 }
 
@@ -195,12 +206,14 @@ PyObject* io_write_ready(PyObject* self, PyObject*) {
 }
 
 PyObject* io_written(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  std::size_t written = nargs == 2 ? PyLong_AsSize_t(args[0]) : static_cast<std::size_t>(-1);
-  long error = nargs == 2 ? PyLong_AsLong(args[1]) : -1;
-  if (written == static_cast<std::size_t>(-1) || error == -1) {
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_io_written(written, errno)");
+  if (nargs != 5) {
+    PyErr_SetString(PyExc_TypeError, "_io_written(written, errno, file_sent, file_done, file_errno)");
     return nullptr;
   }
+  std::size_t written = PyLong_AsSize_t(args[0]);
+  long error = PyLong_AsLong(args[1]);
+  if ((written == static_cast<std::size_t>(-1) || error == -1) && PyErr_Occurred()) return nullptr;
+  int file_progress = PyObject_IsTrue(args[2]) || PyObject_IsTrue(args[3]);
   if (StreamLink* link = stream_link(self)) {
     if (error) {
       // The I/O thread dropped the rest of its queue.
@@ -209,8 +222,40 @@ PyObject* io_written(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
       release_sent(*link, written);
     }
   }
+  if (file_progress) {
+    PyObject* call[] = {self, args[2], args[3], args[4]};
+    PyObject* r = PyObject_VectorcallMethod(names().io_file_sent, call, 4, nullptr);
+    if (!r) return nullptr;
+    Py_DECREF(r);
+  }
+  if (!written && !error) Py_RETURN_NONE;
   PyObject* call[] = {self, args[0], args[1]};
   return PyObject_VectorcallMethod(names().io_sent, call, 3, nullptr);
+}
+
+PyObject* io_sendfile(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 3) {
+    PyErr_SetString(PyExc_TypeError, "_io_sendfile(fileno, offset, count)");
+    return nullptr;
+  }
+  long fileno = PyLong_AsLong(args[0]);
+  long long offset = PyLong_AsLongLong(args[1]);
+  std::size_t count = PyLong_AsSize_t(args[2]);
+  if (PyErr_Occurred()) return nullptr;
+  StreamLink* link = stream_link(self);
+  if (!link) Py_RETURN_FALSE;
+  rt::Submission send{rt::Submission::Kind::sendfile, link->stream};
+  send.length = count;
+  send.file_fd = static_cast<int>(fileno);
+  send.offset = static_cast<off_t>(offset);
+  link->loop->write_batch.push_back({link->io, send});
+  Py_RETURN_TRUE;
+}
+
+PyObject* io_sendfile_stop(PyObject* self, PyObject*) {
+  if (StreamLink* link = stream_link(self))
+    link->loop->write_batch.push_back({link->io, {rt::Submission::Kind::stop_sendfile, link->stream}});
+  Py_RETURN_NONE;
 }
 
 }  // namespace pyloop::py

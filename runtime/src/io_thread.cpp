@@ -89,12 +89,32 @@ void IoThread::run() {
 void IoThread::take_submissions() {
   _submissions.drain([this](const Submission& sub) {
     Stream& stream = *sub.stream;
-    if (sub.kind == Submission::Kind::retire) {
-      _retired.push_back(&stream);
-    } else if (!stream.write_failed) {  // else the loop lets go of them on the failure's report
-      stream.writes.push(sub.data, sub.length);
-      if (!std::exchange(stream.write_due, true)) _due.push_back(&stream);
+    WriteReport progress;
+    switch (sub.kind) {
+      case Submission::Kind::retire:
+        _retired.push_back(&stream);
+        return;
+      case Submission::Kind::write:
+        // After a failure the loop lets go of these on the failure's report.
+        if (stream.write_error) return;
+        stream.writes.push(sub.data, sub.length);
+        break;
+      case Submission::Kind::sendfile:
+        if (stream.write_error) {
+          progress.file_done = true;
+          progress.file_error = stream.write_error;
+          report(stream, progress);
+          return;
+        }
+        stream.writes.push_file(sub.file_fd, sub.offset, sub.length);
+        break;
+      case Submission::Kind::stop_sendfile:
+        // Nothing to report when the span was over before the stop came.
+        progress.file_done = stream.writes.stop_file();
+        report(stream, progress);
+        return;
     }
+    if (!std::exchange(stream.write_due, true)) _due.push_back(&stream);
   });
   for (Stream* stream : _due) {
     stream->write_due = false;
@@ -107,24 +127,32 @@ void IoThread::write(Stream& stream) {
   // The claim fails only once the loop has taken it for good (the stream
   // is being retired): its bytes may be gone, so they are not read.
   if (stream.writes.empty() || !stream.try_claim_writes()) return;
-  std::size_t sent = 0;
-  int err = stream.writes.send(stream.fd(), &sent);
+  WriteReport progress;
+  int err = stream.writes.send(stream.fd(), progress);
   stream.release_writes();
-  if (err == EAGAIN) err = 0;  // the rest goes when the socket turns writable
-  if (err) stream.write_failed = true;
-  if (sent) _sends.store(_sends.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  if (sent || err) report(stream, sent, err);
+  if (err != 0 && err != EAGAIN) {  // EAGAIN: the rest goes when the socket turns writable
+    stream.write_error = progress.error = err;
+    if (progress.file_done && !progress.file_error) progress.file_error = err;
+  }
+  if (progress.written || progress.file_sent)
+    _sends.store(_sends.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  report(stream, progress);
 }
 
-void IoThread::report(Stream& stream, std::size_t sent, int error) {
+void IoThread::report(Stream& stream, const WriteReport& progress) {
+  if (!progress.written && !progress.error && !progress.file_sent && !progress.file_done) return;
   if (!stream.report) {
     stream.report = new WriteReport;
     stream.report->id = stream.id();
     _batch.emplace_back(&stream.inbox(), stream.report);
     _reported.push_back(&stream);
   }
-  stream.report->written += sent;
-  if (error) stream.report->error = error;
+  WriteReport& r = *stream.report;
+  r.written += progress.written;
+  r.file_sent += progress.file_sent;
+  r.file_done = r.file_done || progress.file_done;
+  if (progress.error) r.error = progress.error;
+  if (progress.file_error) r.file_error = progress.file_error;
 }
 
 void IoThread::read(Stream& stream) {

@@ -4,6 +4,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -170,22 +173,32 @@ TEST(paused_stream_is_left_alone) {
   io.retire(stream);
 }
 
-// The loop side of writes handed to an I/O thread: waits for reports until
-// `want` bytes are reported sent or a failure is, and returns the total.
-static std::size_t await_reports(Inbox& inbox, std::uint64_t id, std::size_t want, int* error) {
-  std::size_t written = 0;
+// The loop side of writes handed to an I/O thread: sums the reports until
+// `until` says it has what it waits for (or 30 s pass).
+template <class Until>
+static WriteReport await_reports(Inbox& inbox, std::uint64_t id, Until until) {
+  WriteReport total;
   ReadyEvent ready[4];
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (written < want && !*error && std::chrono::steady_clock::now() < deadline) {
+  while (!until(total) && std::chrono::steady_clock::now() < deadline) {
     inbox.drain([&](CompletionPtr c) {
       auto* report = dynamic_cast<WriteReport*>(c.get());
       CHECK(report != nullptr && report->id == id);
-      written += report->written;
-      if (report->error) *error = report->error;
+      total.written += report->written;
+      total.file_sent += report->file_sent;
+      total.file_done = total.file_done || report->file_done;
+      if (report->error) total.error = report->error;
+      if (report->file_error) total.file_error = report->file_error;
     });
     inbox.parker.park(0.05, [&] { return !inbox.empty(); }, ready);
   }
-  return written;
+  return total;
+}
+
+static std::size_t await_reports(Inbox& inbox, std::uint64_t id, std::size_t want, int* error) {
+  WriteReport total = await_reports(inbox, id, [&](const WriteReport& r) { return r.written >= want || r.error; });
+  *error = total.error;
+  return total.written;
 }
 
 static std::string random_bytes(std::size_t n, unsigned seed) {
@@ -274,4 +287,97 @@ TEST(retired_stream_bytes_are_not_read_after_the_claim) {
   }
   io.retire(stream);
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
+// A file to send from: `data` written to an unlinked temporary file.
+struct TempFile {
+  int fd = -1;
+  explicit TempFile(const std::string& data) {
+    char name[] = "/tmp/pyloop-sendfile-XXXXXX";
+    fd = mkstemp(name);
+    unlink(name);
+    CHECK(fd >= 0 && write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+  }
+  ~TempFile() { close(fd); }
+};
+
+static std::string read_exactly(int fd, std::size_t n) {
+  std::string got;
+  char buf[65536];
+  while (got.size() < n) {
+    ssize_t r = read(fd, buf, std::min(sizeof buf, n - got.size()));
+    if (r <= 0) break;
+    got.append(buf, static_cast<std::size_t>(r));
+  }
+  return got;
+}
+
+TEST(io_thread_sends_a_file_span_to_its_end) {
+  SocketPair sockets;
+  auto inbox = std::make_shared<Inbox>();
+  auto* stream = new Stream(sockets.loop_end, 14, inbox);
+  IoThread io;
+  CHECK(io.attach(*stream) == 0);
+  std::string body = random_bytes(3 << 20, 9);
+  TempFile file(body);
+  std::string head = random_bytes(1000, 10);
+  std::vector<Submission> subs{{Submission::Kind::write, stream, head.data(), head.size()},
+                               {Submission::Kind::sendfile, stream, nullptr, 0, file.fd, 1000}};
+  std::string got;
+  std::thread peer([&] { got = read_exactly(sockets.peer, head.size() + body.size() - 1000); });
+  io.submit(subs.data(), subs.size());
+  WriteReport total = await_reports(*inbox, 14, [](const WriteReport& r) { return r.file_done; });
+  peer.join();
+  CHECK(total.error == 0 && total.file_error == 0);
+  CHECK(total.written == head.size());
+  CHECK(total.file_sent == body.size() - 1000);
+  CHECK(got == head + body.substr(1000));
+  stream->claim_forever();
+  stream->claim_writes_forever();
+  io.retire(stream);
+}
+
+TEST(stopped_file_span_ends_where_it_was_and_writes_follow) {
+  SocketPair sockets;
+  auto inbox = std::make_shared<Inbox>();
+  auto* stream = new Stream(sockets.loop_end, 15, inbox);
+  IoThread io;
+  CHECK(io.attach(*stream) == 0);
+  std::string body = random_bytes(8 << 20, 11);
+  TempFile file(body);
+  Submission send{Submission::Kind::sendfile, stream, nullptr, body.size(), file.fd, 0};
+  io.submit(&send, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the socket is full by now
+  std::string tail = "after the file";
+  std::vector<Submission> subs{{Submission::Kind::stop_sendfile, stream},
+                               {Submission::Kind::write, stream, tail.data(), tail.size()}};
+  io.submit(subs.data(), subs.size());
+  WriteReport total = await_reports(*inbox, 15, [](const WriteReport& r) { return r.file_done; });
+  CHECK(total.file_error == 0);
+  CHECK(total.file_sent > 0 && total.file_sent < body.size());
+  std::string got = read_exactly(sockets.peer, total.file_sent + tail.size());
+  CHECK(got == body.substr(0, total.file_sent) + tail);
+  stream->claim_forever();
+  stream->claim_writes_forever();
+  io.retire(stream);
+}
+
+TEST(file_span_that_fails_is_reported_and_the_stream_goes_on) {
+  SocketPair sockets;
+  auto inbox = std::make_shared<Inbox>();
+  auto* stream = new Stream(sockets.loop_end, 16, inbox);
+  IoThread io;
+  CHECK(io.attach(*stream) == 0);
+  int not_open = sockets.peer + 1000;  // a file that is not there: EBADF
+  std::string after = "still writable";
+  std::vector<Submission> subs{{Submission::Kind::sendfile, stream, nullptr, 100, not_open, 0},
+                               {Submission::Kind::write, stream, after.data(), after.size()}};
+  io.submit(subs.data(), subs.size());
+  WriteReport total = await_reports(*inbox, 16, [&](const WriteReport& r) { return r.file_done && r.written == after.size(); });
+  CHECK(total.file_done && total.file_error == EBADF && total.file_sent == 0);
+  CHECK(total.error == 0 && total.written == after.size());
+  CHECK(read_exactly(sockets.peer, after.size()) == after);
+  stream->claim_forever();
+  stream->claim_writes_forever();
+  io.retire(stream);
 }

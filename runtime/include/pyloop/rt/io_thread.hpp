@@ -45,14 +45,17 @@
 
 namespace pyloop::rt {
 
-// What a loop hands an I/O thread: bytes to send on a stream (after what it
-// handed before), or a stream to forget (IoThread::retire).
+// What a loop hands an I/O thread for a stream, in order: bytes to send
+// (after what it handed before), a file span to send (loop.sendfile), the
+// end of that (cancelled), or the stream to forget (IoThread::retire).
 struct Submission {
-  enum class Kind : std::uint8_t { write, retire };
+  enum class Kind : std::uint8_t { write, sendfile, stop_sendfile, retire };
   Kind kind = Kind::write;
   Stream* stream = nullptr;
-  const char* data = nullptr;  // kept alive by the loop until reported sent
-  std::size_t length = 0;
+  const char* data = nullptr;  // write: kept alive by the loop until reported sent
+  std::size_t length = 0;      // write, sendfile (0: to the file's end)
+  int file_fd = -1;            // sendfile: kept open by the loop until reported done
+  off_t offset = 0;
 };
 
 class IoThread {
@@ -85,7 +88,7 @@ class IoThread {
   void run();
   void read(Stream& stream);
   void write(Stream& stream);
-  void report(Stream& stream, std::size_t sent, int error);
+  void report(Stream& stream, const WriteReport& progress);
   void take_submissions();
   void flush();
 

@@ -87,7 +87,7 @@ class Stream {
   // I/O thread only.
   WriteQueue writes;
   WriteReport* report = nullptr;  // this reactor iteration's, not yet handed over
-  bool write_failed = false;      // a send failed: later writes are dropped
+  int write_error = 0;            // a send failed (errno): later writes are dropped
   bool write_due = false;         // queued for a send attempt this iteration
 
  private:

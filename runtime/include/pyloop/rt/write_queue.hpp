@@ -6,51 +6,70 @@
 // loop thread never waits on a full socket. The bytes stay where the loop
 // keeps them (the Python objects the transport was given, which the loop
 // pins until a report says they are sent): the queue holds only pointers,
-// so handing a write over costs no copy.
+// so handing a write over costs no copy. A file span (loop.sendfile) is sent
+// with sendfile(2), from the page cache straight to the socket.
 //
 // Threading: a WriteQueue belongs to the I/O thread of its stream, which
 // touches it only while it holds the stream's write claim (stream.hpp).
 // A WriteReport is made there and handed to the loop through its inbox.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 
 #include "pyloop/rt/inbox.hpp"
 
 namespace pyloop::rt {
 
-// Bytes of one stream sent since the last report, or the failure that ended
-// its writing (the I/O thread then drops what was left: the loop releases
-// everything it pinned). id is the stream's.
+// What one stream's sends came to since the last report. id is the stream's.
 struct WriteReport final : Completion {
-  std::size_t written = 0;
-  int error = 0;  // an errno value; 0 when the sends went well
+  std::size_t written = 0;  // bytes of memory spans sent
+  int error = 0;            // errno of a failed send: the stream writes no more,
+                            // and the loop releases everything it pinned
+  std::size_t file_sent = 0;
+  bool file_done = false;  // the file span is over: sent, at its file's end, stopped or failed
+  int file_error = 0;      // why it failed (errno), if it did
 };
 
 class WriteQueue {
  public:
   // Queues data[0..length) after what is queued; empty spans are skipped.
   void push(const char* data, std::size_t length) {
-    if (length) _spans.push_back({data, length});
+    if (length) _spans.push_back({data, length, -1, 0});
+  }
+  // Queues `length` bytes of file_fd from `offset` (0: to the file's end).
+  void push_file(int file_fd, off_t offset, std::size_t length) {
+    _spans.push_back({nullptr, length ? length : SIZE_MAX, file_fd, offset});
   }
   [[nodiscard]] bool empty() const noexcept { return _spans.empty(); }
-  void clear() noexcept {
-    _spans.clear();
-    _front_sent = 0;
-  }
 
-  // Sends as much as the socket fd takes now, adding the count to *sent.
-  // Returns 0 when the queue is empty after it, EAGAIN when the socket is
-  // full (wait for it to turn writable), or the errno of a failed send, after
-  // which the queue is cleared.
-  int send(int fd, std::size_t* sent) noexcept;
+  // Sends as much as the socket fd takes now, adding to `report`. Returns 0
+  // when the queue is empty after it, EAGAIN when the socket is full (wait
+  // for it to turn writable), or the errno of a failed send, after which
+  // the queue is cleared. A file that fails ends its span only.
+  int send(int fd, WriteReport& report) noexcept;
+  // Drops the file spans (loop.sendfile cancelled); false when none was left.
+  bool stop_file() noexcept;
+  // Drops everything; a file span dropped is reported over.
+  void clear(WriteReport& report) noexcept;
 
  private:
   struct Span {
-    const char* data;
+    const char* data;  // null for a file span
     std::size_t length;
+    int file_fd;
+    off_t offset;
   };
+  int send_memory(int fd, WriteReport& report) noexcept;
+  int send_file(int fd, WriteReport& report) noexcept;
+  void pop_front() noexcept {
+    _spans.pop_front();
+    _front_sent = 0;
+  }
+
   std::deque<Span> _spans;
   std::size_t _front_sent = 0;  // of _spans.front()
 };
