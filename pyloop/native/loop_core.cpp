@@ -7,6 +7,7 @@
 
 #include "handle.hpp"
 #include "loop_state.hpp"
+#include "transport_core.hpp"
 #include "pyloop/rt/io_thread.hpp"
 #include "pyloop/rt/clock.hpp"
 
@@ -231,6 +232,7 @@ PyObject* loop_clear_callbacks(LoopCoreObject* self, PyObject*) {
   clear_callbacks(*self->state);
   clear_watchers(self);
   clear_pending(self);
+  take_back_loans(*self->state);
   Py_RETURN_NONE;
 }
 
@@ -354,6 +356,7 @@ int loop_clear(LoopCoreObject* self) {
 void loop_dealloc(LoopCoreObject* self) {
   PyObject_GC_UnTrack(self);
   loop_clear(self);
+  if (self->state) take_back_loans(*self->state);
   delete self->state;
   self->state = nullptr;
   PyTypeObject* type = Py_TYPE(self);

@@ -68,11 +68,12 @@ PYBIND11_MODULE(_native, m, py::mod_gil_not_used()) {
         py::dict stats;
         stats["threads"] = threads.count();
         stats["reads"] = threads.reads();
+        stats["loaned_reads"] = threads.loaned_reads();
         stats["sends"] = threads.sends();
         return stats;
       },
-      "The process's I/O threads: how many (PYLOOP_IO_THREADS), the chunks they have read and the sends "
-      "they made.");
+      "The process's I/O threads: how many (PYLOOP_IO_THREADS), the chunks they have read (into buffers "
+      "their loops lent: loaned_reads) and the sends they made.");
   m.def("configure_logging", &pyloop::rt::log::configure, py::arg("spec"),
         "Sets spdlog levels, in PYLOOP_LOG's syntax (e.g. 'debug' or 'warn,pyloop.loop=trace').");
 }

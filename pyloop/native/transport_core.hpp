@@ -96,6 +96,13 @@ bool take_transport_writer(LoopState& s, int fd, PyObject* callback);
 // asyncio's write() buffered data: it goes with this iteration's submissions.
 void note_buffered_write(PyObject* self);
 
+// Keeps the loop's loans to its I/O threads topped up (rt::BufferSupply):
+// empty bytes objects they read into, handed to the protocol as they are.
+void lend_buffers(LoopState& s);
+// The loop is going: takes back (and frees) the loans not in use. Loans an
+// I/O thread holds at that moment are lost with their objects.
+void take_back_loans(LoopState& s);
+
 // A ReadChunk from the inbox for the transport with that stream id: held,
 // and handed to the protocol now if `now` and reading is not paused.
 int deliver_chunk(LoopState& s, rt::CompletionPtr chunk, bool now);

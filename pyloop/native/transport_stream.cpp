@@ -72,6 +72,37 @@ namespace {
 
 bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
 
+// The loans a loop keeps out for its I/O threads to read into: enough for a
+// reactor iteration's reads of a few busy sockets; a read that finds none
+// goes to the I/O thread's own buffer and is copied.
+constexpr std::size_t loans_per_loop = 8;
+
+// Who may resize a loaned object: its maker only, on a free-threaded build
+// (resizing needs the object to be owned by the resizing thread there).
+bool resizable_here(const rt::Loan& loan) {
+#ifdef Py_GIL_DISABLED
+  return loan.tag == PyThread_get_thread_ident();
+#else
+  (void)loan;
+  return true;
+#endif
+}
+
+// The bytes object for the rest of a chunk's data: the loaned object the
+// I/O thread read into, if the chunk has one (no copy; the loan is replaced
+// by a new one), else a copy.
+PyObject* chunk_bytes(LoopState& s, rt::ReadChunk& chunk, const char* data, std::size_t size) {
+  if (!chunk.loan.data || chunk.consumed != 0 || !resizable_here(chunk.loan))
+    return PyBytes_FromStringAndSize(data, static_cast<Py_ssize_t>(size));
+  auto* bytes = static_cast<PyObject*>(chunk.loan.owner);  // our own object, lent
+  chunk.loan = {};
+  chunk.lender = nullptr;
+  lend_buffers(s);
+  // Shrinks in place; only this reference exists, as resizing requires.
+  if (_PyBytes_Resize(&bytes, static_cast<Py_ssize_t>(size)) < 0) return nullptr;
+  return bytes;
+}
+
 // Hands one held chunk (or what is left of it) to the protocol. Returns what
 // a read returns: None, or nullptr to propagate.
 PyObject* deliver_front(PyObject* self, StreamLink& link) {
@@ -88,12 +119,11 @@ PyObject* deliver_front(PyObject* self, StreamLink& link) {
   }
   int buffered = transport_buffered(self);
   if (buffered < 0) return nullptr;
-  const char* data = chunk->data.get() + chunk->consumed;
+  const char* data = chunk->buffer() + chunk->consumed;
   std::size_t left = static_cast<std::size_t>(chunk->length) - chunk->consumed;
   if (!buffered) {
-    // Built before the chunk goes back to its pool: the one copy of the
-    // I/O thread's read.
-    PyObject* bytes = PyBytes_FromStringAndSize(data, static_cast<Py_ssize_t>(left));
+    // Built before the chunk goes back to its pool.
+    PyObject* bytes = chunk_bytes(*link.loop, *chunk, data, left);
     if (!bytes) return nullptr;
     finish();
     return transport_received(self, static_cast<ssize_t>(left), 0, bytes);
@@ -148,6 +178,7 @@ PyObject* attach_stream(PyObject* self, PyObject* loop) {
     auto* link = new StreamLink{new rt::Stream(static_cast<int>(fd), id, s.inbox), io, self, &s};
     s.streams.emplace(id, link);
     s.stream_fds.emplace(static_cast<int>(fd), link);
+    lend_buffers(s);
   } catch (const std::system_error& e) {
     // No I/O thread could be started: the loop reads this socket alone.
     s.log->warn("no I/O thread for fd {}: {}", fd, e.what());
@@ -157,6 +188,24 @@ PyObject* attach_stream(PyObject* self, PyObject* loop) {
   }
   // The I/O thread registers the fd once the loop watches it (fd_watch.cpp).
   Py_RETURN_TRUE;
+}
+
+void lend_buffers(LoopState& s) {
+  rt::BufferSupply& supply = s.inbox->supply;
+  while (supply.size() < loans_per_loop) {
+    PyObject* bytes = PyBytes_FromStringAndSize(nullptr, rt::ReadChunk::capacity);
+    if (!bytes) {
+      PyErr_Clear();  // the I/O threads read into their own buffers meanwhile
+      return;
+    }
+    supply.lend({PyBytes_AS_STRING(bytes), bytes, PyThread_get_thread_ident()});
+  }
+}
+
+void take_back_loans(LoopState& s) {
+  // Chunks still in the inbox lend theirs back as they are released.
+  s.inbox->drain([](rt::CompletionPtr) {});
+  s.inbox->supply.take_all([](const rt::Loan& loan) { Py_DECREF(static_cast<PyObject*>(loan.owner)); });
 }
 
 PyObject* detach_stream(PyObject* self, PyObject*) {

@@ -159,11 +159,13 @@ void IoThread::read(Stream& stream) {
   if (stream.paused() || !stream.try_claim()) return;
   for (int pass = 0; pass < reads_per_event && !stream.finished(); ++pass) {
     ReadChunk* chunk = _pool.take();
+    chunk->borrow(stream.inbox().supply);
     ssize_t n;
     do {
-      n = recv(stream.fd(), chunk->data.get(), ReadChunk::capacity, 0);
+      n = recv(stream.fd(), chunk->buffer(), ReadChunk::capacity, 0);
     } while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      chunk->return_loan();
       _pool.put(chunk);
       break;
     }
@@ -172,6 +174,8 @@ void IoThread::read(Stream& stream) {
     chunk->error = n < 0 ? errno : 0;
     stream.count_chunk();
     _reads.store(_reads.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (chunk->loan.data)
+      _loaned_reads.store(_loaned_reads.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     _batch.emplace_back(&stream.inbox(), chunk);
     if (n <= 0) stream.set_finished();
     if (n < static_cast<ssize_t>(ReadChunk::capacity)) break;  // the socket is drained
@@ -211,6 +215,12 @@ IoThreads::IoThreads() : _count(configured_count()) {
 std::uint64_t IoThreads::reads() const noexcept {
   std::uint64_t total = 0;
   for (const auto& thread : _threads) total += thread->reads();
+  return total;
+}
+
+std::uint64_t IoThreads::loaned_reads() const noexcept {
+  std::uint64_t total = 0;
+  for (const auto& thread : _threads) total += thread->loaned_reads();
   return total;
 }
 

@@ -2,7 +2,10 @@
 
 namespace pyloop::rt {
 
-void ReadChunk::release() noexcept { home.give_back(this); }
+void ReadChunk::release() noexcept {
+  return_loan();
+  home.give_back(this);
+}
 
 BufferPool::~BufferPool() {
   reclaim(0);

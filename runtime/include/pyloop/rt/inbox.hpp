@@ -9,13 +9,16 @@
 // an inbox nobody drains, and the completion is released with the inbox. For
 // that reason a Completion holds plain C++ data only, never a PyObject*: the
 // loop keeps what a completion is for (a future, a transport) in its own
-// table, by id.
+// table, by id. (A ReadChunk may carry a Loan from `supply`, whose owner is
+// the loop's object; the I/O threads hold it only as an opaque token, and a
+// chunk released unread lends it back.)
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 
+#include "pyloop/rt/buffer_supply.hpp"
 #include "pyloop/rt/parker.hpp"
 #include "pyloop/rt/remote_queue.hpp"
 
@@ -36,6 +39,8 @@ using CompletionPtr = std::unique_ptr<Completion, ReleaseCompletion>;
 class Inbox {
  public:
   Parker parker;
+  // Buffers the loop lends the I/O threads that read its sockets.
+  BufferSupply supply;
 
   void post(std::unique_ptr<Completion> completion) { _completions.push(completion.release()); }
 

@@ -79,9 +79,10 @@ class IoThread {
   // closing the fd.
   void retire(Stream* stream);
 
-  // Chunks this thread has read, and sends it made for loops (for tests
-  // and stats).
+  // Chunks this thread has read (those into a loop's loaned buffer among
+  // them), and sends it made for loops (for tests and stats).
   [[nodiscard]] std::uint64_t reads() const noexcept { return _reads.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t loaned_reads() const noexcept { return _loaned_reads.load(std::memory_order_relaxed); }
   [[nodiscard]] std::uint64_t sends() const noexcept { return _sends.load(std::memory_order_relaxed); }
 
  private:
@@ -105,6 +106,7 @@ class IoThread {
   std::atomic<bool> _stopping{false};
   // Written by this thread only; relaxed: statistics, read by anyone.
   std::atomic<std::uint64_t> _reads{0};
+  std::atomic<std::uint64_t> _loaned_reads{0};
   std::atomic<std::uint64_t> _sends{0};
   std::thread _thread;
 };
@@ -119,8 +121,9 @@ class IoThreads {
   [[nodiscard]] int count() const noexcept { return _count; }
   // The thread for a new stream (round-robin); nullptr when count() is 0.
   IoThread* pick();
-  // Chunks all of them have read, and sends all of them made.
+  // Chunks all of them have read (into loans), and sends all of them made.
   [[nodiscard]] std::uint64_t reads() const noexcept;
+  [[nodiscard]] std::uint64_t loaned_reads() const noexcept;
   [[nodiscard]] std::uint64_t sends() const noexcept;
 
  private:

@@ -3,6 +3,8 @@
 //
 // A ReadChunk is a pooled buffer and the completion that carries it to the
 // loop in one object, so a read allocates nothing once the pool is warm.
+// When its loop has lent a buffer (buffer_supply.hpp), the read goes there
+// instead, and the chunk carries the loan.
 //
 // Lifetime: a pool outlives every chunk it hands out (the I/O threads' pools
 // live as long as the process).
@@ -20,6 +22,7 @@
 #include <memory>
 #include <vector>
 
+#include "pyloop/rt/buffer_supply.hpp"
 #include "pyloop/rt/inbox.hpp"
 
 namespace pyloop::rt {
@@ -31,7 +34,21 @@ struct ReadChunk final : Completion {
   static constexpr std::size_t capacity = 64 * 1024;
 
   explicit ReadChunk(BufferPool& home) : home(home) {}
+  // Lends an unused loan back, then goes back to its pool.
   void release() noexcept override;
+
+  // Where the read goes: the loan's buffer if it has one.
+  [[nodiscard]] char* buffer() const noexcept { return loan.data ? loan.data : data.get(); }
+  // Takes a loan from `supply` for the next read, if one is there.
+  void borrow(BufferSupply& supply) {
+    if (supply.borrow(loan)) lender = &supply;
+  }
+  // Gives an unused loan back to its lender.
+  void return_loan() {
+    if (loan.data) lender->lend(loan);
+    loan = {};
+    lender = nullptr;
+  }
 
   BufferPool& home;
   long length = 0;  // recv()'s result: bytes read, 0 at EOF, -1 on error
@@ -39,6 +56,8 @@ struct ReadChunk final : Completion {
   // Loop thread: how much of it a BufferedProtocol has taken so far.
   std::size_t consumed = 0;
   std::unique_ptr<char[]> data{new char[capacity]};
+  Loan loan;
+  BufferSupply* lender = nullptr;
 };
 
 class BufferPool {
