@@ -8,6 +8,9 @@
 // fd_watch.cpp, which keeps the registrations in the order the mechanism
 // needs). A transport object has no room for the link itself: asyncio's
 // transports use __slots__.
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cerrno>
 #include <new>
 #include <system_error>
@@ -71,6 +74,12 @@ StreamLink* stream_link(PyObject* self) {
 namespace {
 
 bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
+
+bool is_tcp(int fd) {
+  int family = 0;
+  socklen_t len = sizeof family;
+  return getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len) == 0 && (family == AF_INET || family == AF_INET6);
+}
 
 // The loans a loop keeps out for its I/O threads to read into: enough for a
 // reactor iteration's reads of a few busy sockets; a read that finds none
@@ -175,7 +184,8 @@ PyObject* attach_stream(PyObject* self, PyObject* loop) {
     rt::IoThread* io = rt::IoThreads::shared().pick();
     if (!io || fd < 0 || s.stream_fds.contains(static_cast<int>(fd))) Py_RETURN_FALSE;
     std::uint64_t id = s.next_completion_id++;
-    auto* link = new StreamLink{new rt::Stream(static_cast<int>(fd), id, s.inbox), io, self, &s};
+    bool sends = is_tcp(static_cast<int>(fd));
+    auto* link = new StreamLink{new rt::Stream(static_cast<int>(fd), id, s.inbox, sends), io, self, &s};
     s.streams.emplace(id, link);
     s.stream_fds.emplace(static_cast<int>(fd), link);
     lend_buffers(s);
@@ -187,7 +197,7 @@ PyObject* attach_stream(PyObject* self, PyObject* loop) {
     return PyErr_NoMemory();
   }
   // The I/O thread registers the fd once the loop watches it (fd_watch.cpp).
-  Py_RETURN_TRUE;
+  return PyBool_FromLong(s.stream_fds.at(static_cast<int>(fd))->stream->sends());
 }
 
 void lend_buffers(LoopState& s) {

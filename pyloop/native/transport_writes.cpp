@@ -15,7 +15,8 @@
 // span the same way (_io_sendfile, pyloop/_sendfile.py), reported to
 // _io_file_sent.
 //
-// While anything is pinned the loop sends nothing itself (asyncio's write()
+// Only TCP sockets' writes go to the I/O thread (rt::IoThread explains why
+// not a Unix socket's). While anything is pinned the loop sends nothing itself (asyncio's write()
 // only sends when its buffer is empty, and _io_write_ready defers), so the
 // bytes leave in order.
 //
@@ -47,7 +48,8 @@ const Names& names() {
 }
 
 void mark_due(StreamLink& link) {
-  if (!link.submit_due) {
+  // Only an I/O thread that sends for the socket takes writes (a TCP one).
+  if (link.stream->sends() && !link.submit_due) {
     link.submit_due = true;
     link.loop->writes_due.push_back(&link);
   }
@@ -243,7 +245,7 @@ PyObject* io_sendfile(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   std::size_t count = PyLong_AsSize_t(args[2]);
   if (PyErr_Occurred()) return nullptr;
   StreamLink* link = stream_link(self);
-  if (!link) Py_RETURN_FALSE;
+  if (!link || !link->stream->sends()) Py_RETURN_FALSE;
   rt::Submission send{rt::Submission::Kind::sendfile, link->stream};
   send.length = count;
   send.file_fd = static_cast<int>(fileno);

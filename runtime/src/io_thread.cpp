@@ -53,9 +53,11 @@ IoThread::~IoThread() {
 }
 
 int IoThread::attach(Stream& stream) noexcept {
-  // Always writable too: every registration of the fd on this reactor is
-  // then the same, whichever thread makes it (see io_thread.hpp, Writes).
-  return _parker.watch(stream.fd(), readable | writable | exclusive | edge, reinterpret_cast<std::uint64_t>(&stream));
+  // Writable too for a stream it sends for, always: every registration of
+  // the fd on this reactor is then the same, whichever thread makes it
+  // (see io_thread.hpp, Writes).
+  std::uint32_t interest = readable | exclusive | edge | (stream.sends() ? writable : 0u);
+  return _parker.watch(stream.fd(), interest, reinterpret_cast<std::uint64_t>(&stream));
 }
 
 void IoThread::retire(Stream* stream) {

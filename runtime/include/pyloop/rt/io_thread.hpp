@@ -23,8 +23,12 @@
 // and hands each I/O thread its share in one batch, at most one wake-up.
 // The I/O thread's registration asks for writability, edge-triggered: the
 // loop's registration never does while the I/O thread holds writes, so the
-// exclusive wake-up for "writable" always comes here, and only when a send
-// found the socket full (or once when the registration is made).
+// exclusive wake-up for "writable" always comes here, and for a TCP socket
+// only when a send found the socket full (or once when the registration is
+// made). A Unix stream socket signals "writable" each time the peer reads
+// (unix_write_space), which would wake the I/O thread per message: the
+// I/O thread sends for TCP sockets only (Stream::sends), and a Unix
+// transport's blocked writes stay with the loop thread, as in asyncio.
 //
 // Threading: the thread itself runs the reactor. attach, rearm, submit and
 // retire are called by the loop thread that owns the stream; attach, rearm

@@ -38,13 +38,17 @@ class IoThread;
 
 class Stream {
  public:
-  Stream(int fd, std::uint64_t id, std::shared_ptr<Inbox> inbox) : _fd(fd), _id(id), _inbox(std::move(inbox)) {}
+  // `sends`: the I/O thread also sends what the loop hands it (a TCP
+  // socket; see io_thread.hpp, Writes, for why not a Unix one).
+  Stream(int fd, std::uint64_t id, std::shared_ptr<Inbox> inbox, bool sends = false)
+      : _fd(fd), _id(id), _inbox(std::move(inbox)), _sends(sends) {}
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
   [[nodiscard]] int fd() const noexcept { return _fd; }
   [[nodiscard]] std::uint64_t id() const noexcept { return _id; }
   [[nodiscard]] Inbox& inbox() const noexcept { return *_inbox; }
+  [[nodiscard]] bool sends() const noexcept { return _sends; }
 
   // Either thread: the right to read the socket now. Never waits.
   bool try_claim() noexcept { return !_read_claim.exchange(true, std::memory_order_acquire); }
@@ -94,6 +98,7 @@ class Stream {
   const int _fd;
   const std::uint64_t _id;
   const std::shared_ptr<Inbox> _inbox;
+  const bool _sends;
   bool _finished = false;  // guarded by _read_claim
   std::atomic<bool> _read_claim{false};
   std::atomic<bool> _write_claim{false};
