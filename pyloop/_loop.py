@@ -57,7 +57,30 @@ class _WatcherView:
         pass
 
 
-class _SocketTransport(_native._make_transport_core(selector_events._SelectorSocketTransport)):
+class _SharedSocket:
+    """What a transport adds to asyncio's when an I/O thread may share its
+    socket (pyloop/rt/io_thread.hpp): reads the I/O thread made while reading
+    was paused are handed over on resume, and the I/O thread lets go of the
+    socket before it is closed."""
+
+    __slots__ = ()
+
+    def resume_reading(self):
+        super().resume_reading()
+        if self.is_reading() and self._held_reads():
+            # Without waiting for the socket to turn readable again.
+            self._loop.call_soon(self._deliver_backlog)
+
+    def _call_connection_lost(self, exc):
+        self._detach_stream()
+        super()._call_connection_lost(exc)
+
+    def __del__(self, _warn=warnings.warn):
+        self._detach_stream()
+        super().__del__(_warn)
+
+
+class _SocketTransport(_SharedSocket, _native._make_transport_core(selector_events._SelectorSocketTransport)):
     """asyncio's socket transport, with its per-message paths (reading and
     write()) in C++ (_native.TransportCore), reading 64 KiB per recv().
 
@@ -117,36 +140,26 @@ class _SocketTransport(_native._make_transport_core(selector_events._SelectorSoc
             elif self._eof:
                 self._sock.shutdown(socket.SHUT_WR)
 
-    def resume_reading(self):
-        super().resume_reading()
-        if self.is_reading() and self._held_reads():
-            # Reads the I/O thread made while paused, without waiting for
-            # the socket to turn readable again.
-            self._loop.call_soon(self._deliver_backlog)
-
     def _call_connection_lost(self, exc):
-        self._detach_stream()
-        if self._io_file is not None:  # the I/O thread has let go of the file
+        super()._call_connection_lost(exc)  # the I/O thread lets go first
+        if self._io_file is not None:
             self._io_file.progress(0, True, ConnectionError("Connection is closed by peer"))
-        super()._call_connection_lost(exc)
-
-    def __del__(self, _warn=warnings.warn):
-        self._detach_stream()
-        super().__del__(_warn)
 
 
-class _DatagramTransport(_native._make_datagram_core(selector_events._SelectorDatagramTransport)):
+class _DatagramTransport(_SharedSocket, _native._make_datagram_core(selector_events._SelectorDatagramTransport)):
     """asyncio's datagram transport, with receiving and sendto() for IPv4 and
     IPv6 in C++ (_native.DatagramCore): a datagram is received into a
     per-thread buffer instead of a new 256 KiB bytes object, and sent at once
     without asyncio's Python checks when the address is numeric. Measured
     with bench/echo.py --modes udp (1 KiB, 11 clients, this project's 2-core
-    machine): see README "Datagrams"."""
+    machine): see README "Datagrams". An I/O thread receives too while the
+    loop is busy (UDP sockets only)."""
 
     def __init__(self, loop, sock, protocol, address=None, waiter=None, extra=None):
         # asyncio's class-level default, which the native member would hide.
         self._sock = None
         super().__init__(loop, sock, protocol, address, waiter, extra)
+        self._attach_stream(loop)
 
 
 class Loop(_native.LoopCore, SocketMethods, ResolverMethods, SendfileMethods, asyncio.SelectorEventLoop):

@@ -3,9 +3,13 @@ asyncio's own loop (addresses, errors, ordering, flow of control)."""
 
 import asyncio
 import socket
+import time
 
 import pytest
 from conftest import fd_count
+
+import pyloop
+from pyloop import _native
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -188,3 +192,120 @@ def test_no_fd_left_behind(loop):
     before = fd_count()
     loop.run_until_complete(main())
     assert fd_count() == before
+
+
+# While the loop is busy in Python, pyloop's I/O thread receives (the
+# suite's setting: one I/O thread, see conftest.py): what the protocol
+# gets must not change.
+
+
+def send_from_thread(payloads, address, delay=0.05):
+    """Sends payloads to address from another thread, once the loop is busy."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        time.sleep(delay)
+        for payload in payloads:
+            sock.sendto(payload, address)
+        return sock.getsockname()
+
+
+def busy_once(protocol, data, addr):
+    if not hasattr(protocol, "was_busy"):
+        protocol.was_busy = True
+        time.sleep(0.3)  # the datagrams arrive meanwhile
+
+
+def test_datagrams_received_while_the_loop_is_busy_keep_order_and_sender(loop):
+    payloads = [b"first"] + [i.to_bytes(2, "big") * (i % 300) for i in range(200)]
+
+    async def main():
+        server, received = await endpoint(busy_once)
+        reads_before = _native.io_stats()["reads"]
+        address = server.get_extra_info("sockname")
+        sender = await loop.run_in_executor(None, send_from_thread, payloads[:1], address, 0)
+        got = [await received.datagrams.get()]  # the loop is now busy for 0.3 s
+        sender = await loop.run_in_executor(None, send_from_thread, payloads[1:], address, 0)
+        while len(got) < len(payloads):
+            got.append(await asyncio.wait_for(received.datagrams.get(), 5))
+        server.close()
+        return got, sender, _native.io_stats()["reads"] - reads_before
+
+    got, sender, io_reads = loop.run_until_complete(main())
+    assert [data for data, _ in got] == payloads
+    assert all(addr == sender for _, addr in got[1:])
+    if isinstance(loop, pyloop.Loop) and _native.io_stats()["threads"]:
+        assert io_reads > 0
+
+
+def test_pause_reading_holds_what_the_io_thread_received(loop):
+    payloads = [b"%d" % i for i in range(100)]
+    paused_at = []
+
+    def pause_at_ten(protocol, data, addr):
+        busy_once(protocol, data, addr)
+        if data == b"9":
+            protocol.transport.pause_reading()
+            paused_at.append(protocol.datagrams.qsize())
+            asyncio.get_running_loop().call_later(0.1, protocol.transport.resume_reading)
+
+    async def main():
+        server, received = await endpoint(pause_at_ten)
+        address = server.get_extra_info("sockname")
+        task = loop.run_in_executor(None, send_from_thread, payloads, address)
+        got = []
+        while len(got) < len(payloads):
+            got.append((await asyncio.wait_for(received.datagrams.get(), 5))[0])
+            if got[-1] == b"9":
+                await asyncio.sleep(0.05)
+                assert received.datagrams.empty() and not server.is_reading()
+        await task
+        server.close()
+        return got
+
+    assert loop.run_until_complete(main()) == payloads
+
+
+def test_protocol_errors_go_to_the_exception_handler_and_receiving_goes_on(loop):
+    payloads = [b"a", b"boom", b"c"]
+    contexts = []
+
+    def explode(protocol, data, addr):
+        busy_once(protocol, data, addr)
+        if data == b"boom":
+            raise ZeroDivisionError("in datagram_received")
+
+    async def main():
+        loop.set_exception_handler(lambda _, context: contexts.append(context))
+        server, received = await endpoint(explode)
+        reads_before = _native.io_stats()["reads"]
+        address = server.get_extra_info("sockname")
+        await loop.run_in_executor(None, send_from_thread, payloads, address)
+        got = [(await asyncio.wait_for(received.datagrams.get(), 5))[0] for _ in payloads]
+        server.close()
+        return got, _native.io_stats()["reads"] - reads_before
+
+    got, io_reads = loop.run_until_complete(main())
+    assert got == payloads
+    assert len(contexts) == 1
+    assert isinstance(contexts[0]["exception"], ZeroDivisionError)
+    if isinstance(loop, pyloop.Loop) and _native.io_stats()["threads"]:
+        assert io_reads > 0  # "boom" came through the I/O thread
+
+
+def test_refused_while_busy_reaches_error_received(loop):
+    async def main():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as closed:
+            closed.bind(("127.0.0.1", 0))
+            gone = closed.getsockname()
+        client, received = await endpoint(remote_addr=gone, local_addr=None)
+        client.sendto(b"ping")
+        time.sleep(0.2)  # the refusal arrives while the loop is busy
+        for _ in range(50):
+            if received.errors:
+                break
+            await asyncio.sleep(0.01)
+        client.close()
+        return received.errors
+
+    errors = loop.run_until_complete(main())
+    assert len(errors) == 1 and isinstance(errors[0], ConnectionRefusedError)

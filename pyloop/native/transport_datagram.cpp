@@ -11,6 +11,9 @@
 // datagram. Here a datagram lands in a per-thread buffer and is copied into
 // a bytes object of its own size; up to kBatch datagrams are received per
 // readiness, as libuv does, while the protocol keeps the transport reading.
+// An I/O thread, when one shares the socket, receives while the loop runs
+// Python, as it reads TCP sockets (pyloop/rt/io_thread.hpp): its datagrams
+// come through the loop's inbox to datagram_delivered, in order.
 //
 // Threading: the loop thread's, like the transport.
 #include <netinet/in.h>
@@ -22,6 +25,7 @@
 #include <vector>
 
 #include "socket_address.hpp"
+#include "transport_core.hpp"
 #include "transport_datagram.hpp"
 #include "transport_subclass.hpp"
 
@@ -166,6 +170,11 @@ char* scratch(std::size_t size) {
 // 1: delivered, and another may follow; 0: nothing more now (the socket
 // would block, or an error was handled as asyncio does); -1: exception set.
 int receive_one(PyObject* self, DatagramFields& f, int fd, char* buffer, std::size_t max_size) {
+  // When an I/O thread shares the socket: the read claim, held over the
+  // syscall only (the protocol may close the transport); 0 when the I/O
+  // thread's datagrams go first (they are handed over now).
+  StreamLink* link;
+  if (int turn = begin_read(self, fd, &link); turn <= 0) return turn;
   sockaddr_storage sa;
   socklen_t len;
   ssize_t n;
@@ -173,10 +182,12 @@ int receive_one(PyObject* self, DatagramFields& f, int fd, char* buffer, std::si
     len = sizeof sa;
     n = recvfrom(fd, buffer, max_size, 0, reinterpret_cast<sockaddr*>(&sa), &len);
   } while (n < 0 && errno == EINTR);  // as the socket module retries (PEP 475)
+  int err = errno;
+  end_read(link, n, err);
   PyObject* r;
   if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-    r = error_received(f, errno);
+    if (err == EAGAIN || err == EWOULDBLOCK) return 0;
+    r = error_received(f, err);
   } else {
     PyObject* data = PyBytes_FromStringAndSize(buffer, n);
     PyObject* address = data ? address_tuple(f.addresses, sa, len) : nullptr;
@@ -285,12 +296,52 @@ PyObject* sendto(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObje
 
 PyMethodDef methods[] = {
     {"_read_ready", read_ready, METH_NOARGS, nullptr},
+    {"_attach_stream", attach_stream, METH_O, "Lets an I/O thread read the socket too (UDP)."},
+    {"_detach_stream", detach_stream, METH_NOARGS, "Takes the socket back from the I/O thread."},
+    {"_deliver_backlog", deliver_backlog, METH_NOARGS, "Hands datagrams held while paused to the protocol."},
+    {"_held_reads", held_reads, METH_NOARGS, "Whether datagrams are held for the protocol."},
     {"sendto", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(sendto)), METH_FASTCALL | METH_KEYWORDS,
      "Send data to addr, or to the remote address (asyncio.DatagramTransport.sendto)."},
     {nullptr, nullptr, 0, nullptr},
 };
 
 }  // namespace
+
+PyObject* datagram_delivered(PyObject* self, PyObject* data, const sockaddr_storage& sender, socklen_t length,
+                             int err) {
+  DatagramFields& f = fields_of(self);
+  PyObject* r;
+  if (!data) {
+    r = error_received(f, err);
+  } else {
+    PyObject* address = address_tuple(f.addresses, sender, length);
+    if (!address) {
+      Py_DECREF(data);
+      return fatal_error(self, "Fatal read error on datagram transport");
+    }
+    r = call_protocol(f, datagram_received_name, data, address);
+    Py_DECREF(data);
+    Py_DECREF(address);
+    Py_XDECREF(r);
+  }
+  if (r) Py_RETURN_NONE;
+  if (PyErr_ExceptionMatches(PyExc_SystemExit) || PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) return nullptr;
+  // What the loop does with an exception from a callback it runs.
+  PyObject* exc = PyErr_GetRaisedException();
+  PyObject* loop = PyObject_GetAttrString(self, "_loop");
+  PyObject* context = loop ? Py_BuildValue("{s:s,s:O,s:O,s:O}", "message",
+                                           data ? "Exception in datagram_received()" : "Exception in error_received()",
+                                           "exception", exc, "protocol", f.protocol ? f.protocol : Py_None,
+                                           "transport", self)
+                           : nullptr;
+  PyObject* handled = context ? PyObject_CallMethod(loop, "call_exception_handler", "O", context) : nullptr;
+  Py_XDECREF(handled);
+  Py_XDECREF(context);
+  Py_XDECREF(loop);
+  Py_DECREF(exc);
+  if (!handled) return nullptr;
+  Py_RETURN_NONE;
+}
 
 int register_datagram_core(PyObject*) {
   struct {

@@ -18,6 +18,7 @@
 #include "loop_core.hpp"
 #include "loop_state.hpp"
 #include "transport_core.hpp"
+#include "transport_datagram.hpp"
 
 namespace pyloop::py {
 
@@ -75,10 +76,22 @@ namespace {
 
 bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
 
-bool is_tcp(int fd) {
-  int family = 0;
+// What an I/O thread makes of the socket fd; false for one it does not
+// share: a datagram socket other than UDP's (asyncio's Python code reads
+// those), or one getsockopt fails on.
+bool socket_kind(int fd, rt::Stream::Kind* kind) {
+  int family = 0, type = 0;
   socklen_t len = sizeof family;
-  return getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len) == 0 && (family == AF_INET || family == AF_INET6);
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len) < 0) return false;
+  len = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return false;
+  bool inet = family == AF_INET || family == AF_INET6;
+  if (type == SOCK_DGRAM) {
+    *kind = rt::Stream::Kind::datagram;
+    return inet;
+  }
+  *kind = inet ? rt::Stream::Kind::tcp : rt::Stream::Kind::stream;
+  return type == SOCK_STREAM;
 }
 
 // The loans a loop keeps out for its I/O threads to read into: enough for a
@@ -120,6 +133,16 @@ PyObject* deliver_front(PyObject* self, StreamLink& link) {
     link.backlog.pop_front();
     link.stream->chunk_delivered();
   };
+  if (link.stream->datagram()) {
+    // A datagram (maybe empty) with its sender, or an error for the protocol.
+    PyObject* data = nullptr;
+    if (chunk->length >= 0 && !(data = chunk_bytes(*link.loop, *chunk, chunk->buffer(), chunk->length))) return nullptr;
+    sockaddr_storage sender = chunk->address;
+    socklen_t sender_length = chunk->address_length;
+    int err = chunk->length < 0 ? chunk->error : 0;
+    finish();
+    return datagram_delivered(self, data, sender, sender_length, err);
+  }
   if (chunk->length <= 0) {
     long n = chunk->length;
     int err = chunk->error;
@@ -183,9 +206,10 @@ PyObject* attach_stream(PyObject* self, PyObject* loop) {
   try {
     rt::IoThread* io = rt::IoThreads::shared().pick();
     if (!io || fd < 0 || s.stream_fds.contains(static_cast<int>(fd))) Py_RETURN_FALSE;
+    rt::Stream::Kind kind;
+    if (!socket_kind(static_cast<int>(fd), &kind)) Py_RETURN_FALSE;
     std::uint64_t id = s.next_completion_id++;
-    bool sends = is_tcp(static_cast<int>(fd));
-    auto* link = new StreamLink{new rt::Stream(static_cast<int>(fd), id, s.inbox, sends), io, self, &s};
+    auto* link = new StreamLink{new rt::Stream(static_cast<int>(fd), id, s.inbox, kind), io, self, &s};
     s.streams.emplace(id, link);
     s.stream_fds.emplace(static_cast<int>(fd), link);
     lend_buffers(s);
@@ -249,7 +273,8 @@ int begin_read(PyObject* self, int fd, StreamLink** out) {
 
 void end_read(StreamLink* link, ssize_t n, int err) {
   if (!link) return;
-  if (n == 0 || (n < 0 && !would_block(err))) link->stream->set_finished();
+  bool ends = n == 0 || (n < 0 && !would_block(err));
+  if (ends && !link->stream->datagram()) link->stream->set_finished();
   link->stream->release();
 }
 

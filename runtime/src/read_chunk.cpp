@@ -21,6 +21,7 @@ ReadChunk* BufferPool::take() {
   chunk->length = 0;
   chunk->error = 0;
   chunk->consumed = 0;
+  chunk->address_length = 0;
   return chunk;
 }
 

@@ -1,5 +1,7 @@
 // I/O threads: the buffer pool, reads handed to the loop in order, and the
 // kernel choosing a parked loop over the I/O thread.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -211,7 +213,7 @@ static std::string random_bytes(std::size_t n, unsigned seed) {
 TEST(io_thread_sends_what_the_socket_could_not_take) {
   SocketPair sockets;
   auto inbox = std::make_shared<Inbox>();
-  auto* stream = new Stream(sockets.loop_end, 11, inbox, true);
+  auto* stream = new Stream(sockets.loop_end, 11, inbox, Stream::Kind::tcp);
   IoThread io;
   CHECK(io.attach(*stream) == 0);
   // One large write, then many small ones in two batches: the socket
@@ -249,7 +251,7 @@ TEST(io_thread_sends_what_the_socket_could_not_take) {
 TEST(failed_send_is_reported_and_later_writes_dropped) {
   SocketPair sockets;
   auto inbox = std::make_shared<Inbox>();
-  auto* stream = new Stream(sockets.loop_end, 12, inbox, true);
+  auto* stream = new Stream(sockets.loop_end, 12, inbox, Stream::Kind::tcp);
   IoThread io;
   CHECK(io.attach(*stream) == 0);
   close(sockets.peer);
@@ -271,7 +273,7 @@ TEST(failed_send_is_reported_and_later_writes_dropped) {
 TEST(retired_stream_bytes_are_not_read_after_the_claim) {
   SocketPair sockets;
   auto inbox = std::make_shared<Inbox>();
-  auto* stream = new Stream(sockets.loop_end, 13, inbox, true);
+  auto* stream = new Stream(sockets.loop_end, 13, inbox, Stream::Kind::tcp);
   IoThread io;
   CHECK(io.attach(*stream) == 0);
   auto* data = new std::string(random_bytes(4 << 20, 8));
@@ -315,7 +317,7 @@ static std::string read_exactly(int fd, std::size_t n) {
 TEST(io_thread_sends_a_file_span_to_its_end) {
   SocketPair sockets;
   auto inbox = std::make_shared<Inbox>();
-  auto* stream = new Stream(sockets.loop_end, 14, inbox, true);
+  auto* stream = new Stream(sockets.loop_end, 14, inbox, Stream::Kind::tcp);
   IoThread io;
   CHECK(io.attach(*stream) == 0);
   std::string body = random_bytes(3 << 20, 9);
@@ -340,7 +342,7 @@ TEST(io_thread_sends_a_file_span_to_its_end) {
 TEST(stopped_file_span_ends_where_it_was_and_writes_follow) {
   SocketPair sockets;
   auto inbox = std::make_shared<Inbox>();
-  auto* stream = new Stream(sockets.loop_end, 15, inbox, true);
+  auto* stream = new Stream(sockets.loop_end, 15, inbox, Stream::Kind::tcp);
   IoThread io;
   CHECK(io.attach(*stream) == 0);
   std::string body = random_bytes(8 << 20, 11);
@@ -365,7 +367,7 @@ TEST(stopped_file_span_ends_where_it_was_and_writes_follow) {
 TEST(file_span_that_fails_is_reported_and_the_stream_goes_on) {
   SocketPair sockets;
   auto inbox = std::make_shared<Inbox>();
-  auto* stream = new Stream(sockets.loop_end, 16, inbox, true);
+  auto* stream = new Stream(sockets.loop_end, 16, inbox, Stream::Kind::tcp);
   IoThread io;
   CHECK(io.attach(*stream) == 0);
   int not_open = sockets.peer + 1000;  // a file that is not there: EBADF
@@ -415,4 +417,51 @@ TEST(reads_land_in_buffers_the_loop_lent) {
   stream->claim_forever();
   stream->claim_writes_forever();
   io.retire(stream);
+}
+
+TEST(io_thread_reads_datagrams_one_per_chunk_with_their_sender) {
+  int receiver = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int sender = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  CHECK(bind(receiver, reinterpret_cast<sockaddr*>(&addr), len) == 0);
+  CHECK(getsockname(receiver, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  CHECK(connect(sender, reinterpret_cast<sockaddr*>(&addr), len) == 0);
+  sockaddr_in from{};
+  socklen_t from_len = sizeof from;
+  CHECK(getsockname(sender, reinterpret_cast<sockaddr*>(&from), &from_len) == 0);
+
+  auto inbox = std::make_shared<Inbox>();
+  auto* stream = new Stream(receiver, 18, inbox, Stream::Kind::datagram);
+  IoThread io;
+  CHECK(io.attach(*stream) == 0);
+  stream->set_paused(false);
+  std::vector<std::string> sent;
+  for (int i = 0; i < 40; ++i) {
+    sent.push_back(random_bytes(static_cast<std::size_t>(i * 37 % 1500), static_cast<unsigned>(i)));  // the first is empty
+    CHECK(send(sender, sent.back().data(), sent.back().size(), 0) == static_cast<ssize_t>(sent.back().size()));
+  }
+  std::vector<std::string> got;
+  ReadyEvent ready[4];
+  for (int i = 0; i < 200 && got.size() < sent.size(); ++i) {
+    inbox->parker.park(0.05, [&] { return !inbox->empty(); }, ready);
+    inbox->drain([&](CompletionPtr c) {
+      auto* chunk = static_cast<ReadChunk*>(c.get());
+      CHECK(chunk->length >= 0);
+      CHECK(chunk->address_length == sizeof(sockaddr_in));
+      CHECK(reinterpret_cast<sockaddr_in*>(&chunk->address)->sin_port == from.sin_port);
+      got.emplace_back(chunk->buffer(), static_cast<std::size_t>(chunk->length));
+      stream->chunk_delivered();
+    });
+  }
+  CHECK(got == sent);
+  CHECK(!stream->finished());
+  stream->claim_forever();
+  stream->claim_writes_forever();
+  io.retire(stream);
+  close(sender);
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  close(receiver);
 }

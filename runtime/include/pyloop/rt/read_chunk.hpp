@@ -15,6 +15,8 @@
 // queue that the owner drains in reclaim(), once per reactor iteration.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <concurrentqueue/concurrentqueue.h>
 
 #include <cstddef>
@@ -55,6 +57,9 @@ struct ReadChunk final : Completion {
   int error = 0;    // the errno when length is -1
   // Loop thread: how much of it a BufferedProtocol has taken so far.
   std::size_t consumed = 0;
+  // A datagram's sender (address_length 0 for a stream's read).
+  sockaddr_storage address;
+  socklen_t address_length = 0;
   std::unique_ptr<char[]> data{new char[capacity]};
   Loan loan;
   BufferSupply* lender = nullptr;

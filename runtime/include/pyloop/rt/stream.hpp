@@ -38,17 +38,21 @@ class IoThread;
 
 class Stream {
  public:
-  // `sends`: the I/O thread also sends what the loop hands it (a TCP
-  // socket; see io_thread.hpp, Writes, for why not a Unix one).
-  Stream(int fd, std::uint64_t id, std::shared_ptr<Inbox> inbox, bool sends = false)
-      : _fd(fd), _id(id), _inbox(std::move(inbox)), _sends(sends) {}
+  // What the socket is: the I/O thread reads a datagram socket one
+  // datagram per chunk (with its sender), and sends only for a TCP socket
+  // (see io_thread.hpp, Writes, for why not a Unix one).
+  enum class Kind : std::uint8_t { stream, tcp, datagram };
+
+  Stream(int fd, std::uint64_t id, std::shared_ptr<Inbox> inbox, Kind kind = Kind::stream)
+      : _fd(fd), _id(id), _inbox(std::move(inbox)), _kind(kind) {}
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
   [[nodiscard]] int fd() const noexcept { return _fd; }
   [[nodiscard]] std::uint64_t id() const noexcept { return _id; }
   [[nodiscard]] Inbox& inbox() const noexcept { return *_inbox; }
-  [[nodiscard]] bool sends() const noexcept { return _sends; }
+  [[nodiscard]] bool sends() const noexcept { return _kind == Kind::tcp; }
+  [[nodiscard]] bool datagram() const noexcept { return _kind == Kind::datagram; }
 
   // Either thread: the right to read the socket now. Never waits.
   bool try_claim() noexcept { return !_read_claim.exchange(true, std::memory_order_acquire); }
@@ -61,7 +65,8 @@ class Stream {
   [[nodiscard]] bool paused() const noexcept { return _paused.load(std::memory_order_relaxed); }
 
   // Holding the claim: EOF or an error was read, so neither thread reads
-  // again (the claim's acquire/release orders these plain accesses).
+  // again (the claim's acquire/release orders these plain accesses). Never
+  // for a datagram socket, which reads on after an error.
   void set_finished() noexcept { _finished = true; }
   [[nodiscard]] bool finished() const noexcept { return _finished; }
 
@@ -98,7 +103,7 @@ class Stream {
   const int _fd;
   const std::uint64_t _id;
   const std::shared_ptr<Inbox> _inbox;
-  const bool _sends;
+  const Kind _kind;
   bool _finished = false;  // guarded by _read_claim
   std::atomic<bool> _read_claim{false};
   std::atomic<bool> _write_claim{false};
