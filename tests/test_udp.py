@@ -199,12 +199,15 @@ def test_no_fd_left_behind(loop):
 # gets must not change.
 
 
-def send_from_thread(payloads, address, delay=0.05):
-    """Sends payloads to address from another thread, once the loop is busy."""
+def send_from_thread(payloads, address, delay=0.05, gap=0.0):
+    """Sends payloads to address from another thread: the first after
+    `delay`, the rest `gap` later (once the first has made the loop busy)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         time.sleep(delay)
-        for payload in payloads:
+        for i, payload in enumerate(payloads):
+            if i == 1:
+                time.sleep(gap)
             sock.sendto(payload, address)
         return sock.getsockname()
 
@@ -222,9 +225,9 @@ def test_datagrams_received_while_the_loop_is_busy_keep_order_and_sender(loop):
         server, received = await endpoint(busy_once)
         reads_before = _native.io_stats()["reads"]
         address = server.get_extra_info("sockname")
-        sender = await loop.run_in_executor(None, send_from_thread, payloads[:1], address, 0)
-        got = [await received.datagrams.get()]  # the loop is now busy for 0.3 s
-        sender = await loop.run_in_executor(None, send_from_thread, payloads[1:], address, 0)
+        # The first datagram keeps the loop busy for 0.3 s; the rest arrive then.
+        sender = await loop.run_in_executor(None, send_from_thread, payloads, address, 0, 0.1)
+        got = []
         while len(got) < len(payloads):
             got.append(await asyncio.wait_for(received.datagrams.get(), 5))
         server.close()
@@ -250,8 +253,9 @@ def test_pause_reading_holds_what_the_io_thread_received(loop):
 
     async def main():
         server, received = await endpoint(pause_at_ten)
+        reads_before = _native.io_stats()["reads"]
         address = server.get_extra_info("sockname")
-        task = loop.run_in_executor(None, send_from_thread, payloads, address)
+        task = loop.run_in_executor(None, send_from_thread, payloads, address, 0.05, 0.1)
         got = []
         while len(got) < len(payloads):
             got.append((await asyncio.wait_for(received.datagrams.get(), 5))[0])
@@ -260,9 +264,12 @@ def test_pause_reading_holds_what_the_io_thread_received(loop):
                 assert received.datagrams.empty() and not server.is_reading()
         await task
         server.close()
-        return got
+        return got, _native.io_stats()["reads"] - reads_before
 
-    assert loop.run_until_complete(main()) == payloads
+    got, io_reads = loop.run_until_complete(main())
+    assert got == payloads
+    if isinstance(loop, pyloop.Loop) and _native.io_stats()["threads"]:
+        assert io_reads > 0  # some were held for resume_reading by the loop
 
 
 def test_protocol_errors_go_to_the_exception_handler_and_receiving_goes_on(loop):
@@ -279,7 +286,7 @@ def test_protocol_errors_go_to_the_exception_handler_and_receiving_goes_on(loop)
         server, received = await endpoint(explode)
         reads_before = _native.io_stats()["reads"]
         address = server.get_extra_info("sockname")
-        await loop.run_in_executor(None, send_from_thread, payloads, address)
+        await loop.run_in_executor(None, send_from_thread, payloads, address, 0.05, 0.1)
         got = [(await asyncio.wait_for(received.datagrams.get(), 5))[0] for _ in payloads]
         server.close()
         return got, _native.io_stats()["reads"] - reads_before

@@ -177,6 +177,8 @@ int deliver_write_report(LoopState& s, rt::CompletionPtr c, bool now) {
 void forget_writes(StreamLink& link) {
   auto& due = link.loop->writes_due;
   due.erase(std::remove(due.begin(), due.end(), &link), due.end());
+  // Submissions not handed over yet (sendfile's) would follow the retire.
+  std::erase_if(link.loop->write_batch, [&](const auto& entry) { return entry.second.stream == link.stream; });
   link.stream->claim_writes_forever();
   while (!link.pinned.empty()) release_front(link);
 }
