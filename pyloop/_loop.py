@@ -141,9 +141,10 @@ class _SocketTransport(_SharedSocket, _native._make_transport_core(selector_even
                 self._sock.shutdown(socket.SHUT_WR)
 
     def _call_connection_lost(self, exc):
-        super()._call_connection_lost(exc)  # the I/O thread lets go first
+        self._detach_stream()  # the I/O thread lets go of the socket and the file
         if self._io_file is not None:
             self._io_file.progress(0, True, ConnectionError("Connection is closed by peer"))
+        super()._call_connection_lost(exc)
 
 
 class _DatagramTransport(_SharedSocket, _native._make_datagram_core(selector_events._SelectorDatagramTransport)):

@@ -167,3 +167,24 @@ def test_bad_arguments_get_asyncio_errors(loop, body_file, offset, count, error)
         peer.close()
 
     run(loop, main())
+
+
+def test_abort_as_sendfile_starts_ends_it_with_connection_error(body_file):
+    # pyloop only: asyncio's own loop leaves this sendfile waiting forever
+    # (the socket it waits on for writability is closed under it).
+    _, file = body_file
+    loop = pyloop.new_event_loop()
+
+    async def main():
+        transport, protocol, peer = await connected_pair(loop)
+        task = asyncio.ensure_future(loop.sendfile(transport, file))
+        loop.call_soon(transport.abort)  # in the iteration the send is handed over
+        with pytest.raises(ConnectionError):
+            await asyncio.wait_for(task, 5)
+        await protocol.lost
+        peer.close()
+
+    try:
+        run(loop, main())
+    finally:
+        loop.close()
