@@ -306,7 +306,7 @@ def test_refused_while_busy_reaches_error_received(loop):
             gone = closed.getsockname()
         client, received = await endpoint(remote_addr=gone, local_addr=None)
         client.sendto(b"ping")
-        time.sleep(0.2)  # the refusal arrives while the loop is busy
+        time.sleep(0.2)  # noqa: ASYNC251 (the refusal must arrive while the loop is busy)
         for _ in range(50):
             if received.errors:
                 break
