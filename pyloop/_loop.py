@@ -98,9 +98,9 @@ class _SocketTransport(_SharedSocket, _native._make_transport_core(selector_even
     max_size = 64 * 1024
 
     # An I/O thread shares the socket (see pyloop/rt/io_thread.hpp): it
-    # reads while the loop is busy, and for a TCP socket sends what the
-    # socket could not take at once, reporting back to _io_written (native)
-    # and _io_sent. It lets go before the socket is closed.
+    # reads while the loop is busy, and sends what the socket could not take
+    # at once, reporting back to _io_written (native) and _io_sent. It lets
+    # go before the socket is closed.
 
     def __init__(self, loop, sock, protocol, waiter=None, extra=None, server=None):
         # asyncio's class-level default, which the native member would hide.

@@ -55,7 +55,7 @@ PyObject* transport_received_into(PyObject* self, const char* data, std::size_t 
 int transport_buffered(PyObject* self);
 
 // In transport_stream.cpp. _attach_stream(loop) -> whether the I/O thread
-// sends for the socket too (TCP) / _detach_stream().
+// sends for the socket too (a stream socket's) / _detach_stream().
 PyObject* attach_stream(PyObject* self, PyObject* loop);
 PyObject* detach_stream(PyObject* self, PyObject* unused);
 // Before the loop reads fd, the transport's socket, itself: 1 to go ahead

@@ -85,12 +85,11 @@ bool socket_kind(int fd, rt::Stream::Kind* kind) {
   if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len) < 0) return false;
   len = sizeof type;
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return false;
-  bool inet = family == AF_INET || family == AF_INET6;
   if (type == SOCK_DGRAM) {
     *kind = rt::Stream::Kind::datagram;
-    return inet;
+    return family == AF_INET || family == AF_INET6;
   }
-  *kind = inet ? rt::Stream::Kind::tcp : rt::Stream::Kind::stream;
+  *kind = rt::Stream::Kind::stream;
   return type == SOCK_STREAM;
 }
 

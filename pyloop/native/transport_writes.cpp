@@ -15,8 +15,7 @@
 // span the same way (_io_sendfile, pyloop/_sendfile.py), reported to
 // _io_file_sent.
 //
-// Only TCP sockets' writes go to the I/O thread (rt::IoThread explains why
-// not a Unix socket's). While anything is pinned the loop sends nothing itself (asyncio's write()
+// While anything is pinned the loop sends nothing itself (asyncio's write()
 // only sends when its buffer is empty, and _io_write_ready defers), so the
 // bytes leave in order.
 //
@@ -48,7 +47,7 @@ const Names& names() {
 }
 
 void mark_due(StreamLink& link) {
-  // Only an I/O thread that sends for the socket takes writes (a TCP one).
+  // Only an I/O thread that sends for the socket takes writes (not a datagram one's).
   if (link.stream->sends() && !link.submit_due) {
     link.submit_due = true;
     link.loop->writes_due.push_back(&link);

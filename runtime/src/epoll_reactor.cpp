@@ -19,6 +19,7 @@ std::uint32_t to_epoll(std::uint32_t interest) {
   if (interest & writable) ev |= EPOLLOUT;
   if (interest & exclusive) ev |= EPOLLEXCLUSIVE;
   if (interest & edge) ev |= EPOLLET;
+  if (interest & oneshot) ev |= EPOLLONESHOT;
   return ev;
 }
 
@@ -47,6 +48,8 @@ class EpollReactor final : public Reactor {
   int remove(int fd) noexcept override {
     return epoll_ctl(_fd, EPOLL_CTL_DEL, fd, nullptr) < 0 ? errno : 0;
   }
+
+  [[nodiscard]] int pollable_fd() const noexcept override { return _fd; }
 
   int wait(std::span<ReadyEvent> out, double timeout) noexcept override {
     constexpr int batch = 256;

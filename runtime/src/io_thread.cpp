@@ -43,7 +43,18 @@ int configured_count() {
 
 }  // namespace
 
-IoThread::IoThread() : _thread([this] { run(); }) {}
+namespace {
+// _write_waits' token among the thread's own registrations (a Stream
+// pointer is never 1).
+constexpr std::uint64_t write_waits_token = 1;
+}  // namespace
+
+IoThread::IoThread() : _thread([this] {
+  // Before the loop starts: the thread alone touches its reactor.
+  if (int err = _parker.watch(_write_waits->pollable_fd(), readable, write_waits_token))
+    log::get("io")->error("I/O thread cannot watch its write waits: errno {}", err);
+  run();
+}) {}
 
 IoThread::~IoThread() {
   _stopping.store(true, std::memory_order_seq_cst);  // pairs with park()'s check
@@ -55,11 +66,7 @@ IoThread::~IoThread() {
 }
 
 int IoThread::attach(Stream& stream) noexcept {
-  // Writable too for a stream it sends for, always: every registration of
-  // the fd on this reactor is then the same, whichever thread makes it
-  // (see io_thread.hpp, Writes).
-  std::uint32_t interest = readable | exclusive | edge | (stream.sends() ? writable : 0u);
-  return _parker.watch(stream.fd(), interest, reinterpret_cast<std::uint64_t>(&stream));
+  return _parker.watch(stream.fd(), readable | exclusive | edge, reinterpret_cast<std::uint64_t>(&stream));
 }
 
 void IoThread::retire(Stream* stream) {
@@ -75,16 +82,20 @@ void IoThread::run() {
   while (!_stopping.load(std::memory_order_relaxed)) {
     int n = _parker.park(-1.0, has_work, events);
     for (int i = 0; i < n; ++i) {
-      Stream& stream = *reinterpret_cast<Stream*>(events[i].token);
-      constexpr std::uint32_t fault = ReadyEvent::hangup | ReadyEvent::error;
-      if (events[i].ready & (readable | fault)) read(stream);
-      if (events[i].ready & (writable | fault)) write(stream);
+      if (events[i].token == write_waits_token) {
+        take_writable();
+      } else {
+        read(*reinterpret_cast<Stream*>(events[i].token));
+      }
     }
     take_submissions();
     flush();
     // Retired streams go only now: no event collected above names them
     // after this point, and nothing later will (they are unregistered).
-    for (Stream* s : _retired) delete s;
+    for (Stream* s : _retired) {
+      _waiting.erase(s);
+      delete s;
+    }
     _retired.clear();
     _pool.reclaim();
   }
@@ -134,13 +145,39 @@ void IoThread::write(Stream& stream) {
   WriteReport progress;
   int err = stream.writes.send(stream.fd(), progress);
   stream.release_writes();
-  if (err != 0 && err != EAGAIN) {  // EAGAIN: the rest goes when the socket turns writable
+  if (err == EAGAIN) {
+    wait_writable(stream);  // the rest goes when the socket turns writable
+  } else if (err != 0) {
     stream.write_error = progress.error = err;
     if (progress.file_done && !progress.file_error) progress.file_error = err;
   }
   if (progress.written || progress.file_sent)
     _sends.store(_sends.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   report(stream, progress);
+}
+
+void IoThread::wait_writable(Stream& stream) {
+  // Level-triggered: a socket that drained before this call is reported at once.
+  auto token = reinterpret_cast<std::uint64_t>(&stream);
+  int err = _write_waits->modify(stream.fd(), writable | oneshot, token);
+  if (err == ENOENT) err = _write_waits->add(stream.fd(), writable | oneshot, token);
+  if (err) {
+    log::get("io")->error("I/O thread cannot wait for fd {} to be writable: errno {}", stream.fd(), err);
+    return;
+  }
+  _waiting.insert(&stream);
+}
+
+void IoThread::take_writable() {
+  ReadyEvent ready[64];
+  int n;
+  do {
+    n = _write_waits->wait(ready, 0.0);
+    for (int i = 0; i < n; ++i) {
+      // Unknown: a retired stream's, whose socket is still open elsewhere.
+      if (auto* stream = reinterpret_cast<Stream*>(ready[i].token); _waiting.erase(stream)) write(*stream);
+    }
+  } while (n == 64);
 }
 
 void IoThread::report(Stream& stream, const WriteReport& progress) {

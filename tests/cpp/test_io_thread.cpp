@@ -216,7 +216,7 @@ static std::string random_bytes(std::size_t n, unsigned seed) {
 TEST(io_thread_sends_what_the_socket_could_not_take) {
   SocketPair sockets;
   auto inbox = std::make_shared<Inbox>();
-  auto* stream = new Stream(sockets.loop_end, 11, inbox, Stream::Kind::tcp);
+  auto* stream = new Stream(sockets.loop_end, 11, inbox);
   IoThread io;
   CHECK(io.attach(*stream) == 0);
   // One large write, then many small ones in two batches: the socket
@@ -254,7 +254,7 @@ TEST(io_thread_sends_what_the_socket_could_not_take) {
 TEST(failed_send_is_reported_and_later_writes_dropped) {
   SocketPair sockets;
   auto inbox = std::make_shared<Inbox>();
-  auto* stream = new Stream(sockets.loop_end, 12, inbox, Stream::Kind::tcp);
+  auto* stream = new Stream(sockets.loop_end, 12, inbox);
   IoThread io;
   CHECK(io.attach(*stream) == 0);
   close(sockets.peer);
@@ -276,7 +276,7 @@ TEST(failed_send_is_reported_and_later_writes_dropped) {
 TEST(retired_stream_bytes_are_not_read_after_the_claim) {
   SocketPair sockets;
   auto inbox = std::make_shared<Inbox>();
-  auto* stream = new Stream(sockets.loop_end, 13, inbox, Stream::Kind::tcp);
+  auto* stream = new Stream(sockets.loop_end, 13, inbox);
   IoThread io;
   CHECK(io.attach(*stream) == 0);
   auto* data = new std::string(random_bytes(4 << 20, 8));
@@ -320,7 +320,7 @@ static std::string read_exactly(int fd, std::size_t n) {
 TEST(io_thread_sends_a_file_span_to_its_end) {
   SocketPair sockets;
   auto inbox = std::make_shared<Inbox>();
-  auto* stream = new Stream(sockets.loop_end, 14, inbox, Stream::Kind::tcp);
+  auto* stream = new Stream(sockets.loop_end, 14, inbox);
   IoThread io;
   CHECK(io.attach(*stream) == 0);
   std::string body = random_bytes(3 << 20, 9);
@@ -345,7 +345,7 @@ TEST(io_thread_sends_a_file_span_to_its_end) {
 TEST(stopped_file_span_ends_where_it_was_and_writes_follow) {
   SocketPair sockets;
   auto inbox = std::make_shared<Inbox>();
-  auto* stream = new Stream(sockets.loop_end, 15, inbox, Stream::Kind::tcp);
+  auto* stream = new Stream(sockets.loop_end, 15, inbox);
   IoThread io;
   CHECK(io.attach(*stream) == 0);
   std::string body = random_bytes(8 << 20, 11);
@@ -370,7 +370,7 @@ TEST(stopped_file_span_ends_where_it_was_and_writes_follow) {
 TEST(file_span_that_fails_is_reported_and_the_stream_goes_on) {
   SocketPair sockets;
   auto inbox = std::make_shared<Inbox>();
-  auto* stream = new Stream(sockets.loop_end, 16, inbox, Stream::Kind::tcp);
+  auto* stream = new Stream(sockets.loop_end, 16, inbox);
   IoThread io;
   CHECK(io.attach(*stream) == 0);
   int not_open = sockets.peer + 1000;  // a file that is not there: EBADF

@@ -21,14 +21,12 @@
 // sends it as the socket drains and reports the progress back (WriteQueue,
 // write_queue.hpp). The loop collects its submissions during an iteration
 // and hands each I/O thread its share in one batch, at most one wake-up.
-// The I/O thread's registration asks for writability, edge-triggered: the
-// loop's registration never does while the I/O thread holds writes, so the
-// exclusive wake-up for "writable" always comes here, and for a TCP socket
-// only when a send found the socket full (or once when the registration is
-// made). A Unix stream socket signals "writable" each time the peer reads
-// (unix_write_space), which would wake the I/O thread per message: the
-// I/O thread sends for TCP sockets only (Stream::sends), and a Unix
-// transport's blocked writes stay with the loop thread, as in asyncio.
+// When a send finds the socket full, the I/O thread waits for it to turn
+// writable through a registration of its own, in a second epoll that only
+// it touches (`_write_waits`, itself watched by the thread's reactor): one
+// shot, armed only then, so a socket that signals "writable" all the time
+// (a Unix one does each time its peer reads) wakes nobody while nothing
+// waits, and the loop's re-registrations never meet the I/O thread's.
 //
 // Threading: the thread itself runs the reactor. attach, rearm, submit and
 // retire are called by the loop thread that owns the stream; attach, rearm
@@ -38,11 +36,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <thread>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "pyloop/rt/parker.hpp"
+#include "pyloop/rt/reactor.hpp"
 #include "pyloop/rt/read_chunk.hpp"
 #include "pyloop/rt/remote_queue.hpp"
 #include "pyloop/rt/stream.hpp"
@@ -93,12 +94,19 @@ class IoThread {
   void run();
   void read(Stream& stream);
   void write(Stream& stream);
+  void wait_writable(Stream& stream);
+  void take_writable();
   void report(Stream& stream, const WriteReport& progress);
   void take_submissions();
   void flush();
 
   Parker _parker;
   RemoteQueue<Submission> _submissions{_parker};
+  // Sockets a send found full, armed one-shot for writability. The tokens
+  // are Stream pointers, looked up in _waiting before use: a retired
+  // stream's registration goes away with its socket, not at once.
+  std::unique_ptr<Reactor> _write_waits = make_epoll_reactor();
+  std::unordered_set<Stream*> _waiting;
   BufferPool _pool;
   // This iteration's reads and write reports, in order, with the inbox each
   // one goes to.

@@ -25,6 +25,8 @@ enum Interest : std::uint32_t {
   // once per readiness change instead of for as long as it lasts.
   exclusive = 1u << 4,
   edge = 1u << 5,
+  // Reported once, then silent until the registration is modified again.
+  oneshot = 1u << 6,
 };
 
 struct ReadyEvent {
@@ -46,6 +48,10 @@ class Reactor {
   // Fills `out` with ready fds; waits up to timeout seconds (negative: no
   // limit). Returns the count, or -errno (-EINTR on a signal).
   virtual int wait(std::span<ReadyEvent> out, double timeout) noexcept = 0;
+
+  // A fd that is readable while this reactor has ready fds (epoll's own),
+  // so that another reactor can wait for this one among its fds.
+  [[nodiscard]] virtual int pollable_fd() const noexcept = 0;
 };
 
 // Level-triggered epoll: a fd that stays ready is reported again, which is

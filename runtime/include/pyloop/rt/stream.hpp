@@ -39,9 +39,9 @@ class IoThread;
 class Stream {
  public:
   // What the socket is: the I/O thread reads a datagram socket one
-  // datagram per chunk (with its sender), and sends only for a TCP socket
-  // (see io_thread.hpp, Writes, for why not a Unix one).
-  enum class Kind : std::uint8_t { stream, tcp, datagram };
+  // datagram per chunk (with its sender), and sends for stream sockets
+  // only (a datagram that would block stays with the loop).
+  enum class Kind : std::uint8_t { stream, datagram };
 
   Stream(int fd, std::uint64_t id, std::shared_ptr<Inbox> inbox, Kind kind = Kind::stream)
       : _fd(fd), _id(id), _inbox(std::move(inbox)), _kind(kind) {}
@@ -51,7 +51,7 @@ class Stream {
   [[nodiscard]] int fd() const noexcept { return _fd; }
   [[nodiscard]] std::uint64_t id() const noexcept { return _id; }
   [[nodiscard]] Inbox& inbox() const noexcept { return *_inbox; }
-  [[nodiscard]] bool sends() const noexcept { return _kind == Kind::tcp; }
+  [[nodiscard]] bool sends() const noexcept { return _kind != Kind::datagram; }
   [[nodiscard]] bool datagram() const noexcept { return _kind == Kind::datagram; }
 
   // Either thread: the right to read the socket now. Never waits.
