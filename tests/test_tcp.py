@@ -4,6 +4,7 @@ import asyncio
 import hashlib
 import random
 import socket
+import time
 
 import pytest
 from conftest import fd_count
@@ -335,3 +336,24 @@ def test_writes_queue_up_when_the_peer_does_not_read(loop):
 
     assert _served(loop, Writer, client) == 64 * 65536
     assert sizes and sizes[0] > 0
+
+
+def test_data_received_while_the_loop_was_stopped_comes_after_queued_callbacks(loop):
+    # asyncio queues the read callback behind what is already queued, and so
+    # must pyloop when its I/O thread read the data meanwhile.
+    order = []
+
+    class Protocol(asyncio.Protocol):
+        def data_received(self, data):
+            order.append("data")
+
+    ours, peer = socket.socketpair()
+    transport, _ = loop.run_until_complete(loop.create_connection(Protocol, sock=ours))
+    peer.sendall(b"x")
+    time.sleep(0.05)  # the loop is not running: an I/O thread reads it now
+    loop.call_soon(order.append, "callback")
+    loop.run_until_complete(asyncio.sleep(0.05))
+    transport.close()
+    peer.close()
+    loop.run_until_complete(asyncio.sleep(0))
+    assert order == ["callback", "data"]

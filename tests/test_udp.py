@@ -316,3 +316,23 @@ def test_refused_while_busy_reaches_error_received(loop):
 
     errors = loop.run_until_complete(main())
     assert len(errors) == 1 and isinstance(errors[0], ConnectionRefusedError)
+
+
+def test_a_datagram_received_while_the_loop_was_stopped_comes_after_queued_callbacks(loop):
+    # asyncio queues the read callback behind what is already queued, and so
+    # must pyloop when its I/O thread received the datagram meanwhile.
+    order = []
+
+    class Protocol(asyncio.DatagramProtocol):
+        def datagram_received(self, data, addr):
+            order.append("datagram")
+
+    server, _ = loop.run_until_complete(loop.create_datagram_endpoint(Protocol, local_addr=("127.0.0.1", 0)))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.sendto(b"x", server.get_extra_info("sockname"))
+    time.sleep(0.05)  # the loop is not running: an I/O thread receives it now
+    loop.call_soon(order.append, "callback")
+    loop.run_until_complete(asyncio.sleep(0.05))
+    server.close()
+    loop.run_until_complete(asyncio.sleep(0))
+    assert order == ["callback", "datagram"]

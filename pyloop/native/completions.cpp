@@ -2,9 +2,12 @@
 // go to their transport's protocol, its reports of writes sent to the
 // transport, resolver results to their futures.
 //
-// Threading: the loop thread's. It runs right after the loop's poll and
-// before the callbacks that poll made ready, so a read the I/O thread made
-// reaches the protocol before any read the loop makes itself this iteration.
+// Threading: the loop thread's. It runs right after the loop's poll. A
+// stream's reads and write reports are not handed over here but scheduled
+// in the ready queue, where asyncio would run the socket's callbacks: after
+// those already queued. A read callback the poll queued before them hands
+// over the held reads before reading itself (begin_read), so bytes keep
+// their order.
 #include "loop_core.hpp"
 #include "loop_state.hpp"
 #include "transport_core.hpp"
@@ -16,11 +19,11 @@ int deliver_completions(LoopCoreObject* self) {
   int rc = 0;
   s.inbox->drain([&](rt::CompletionPtr c) {
     // After an exception (SystemExit, KeyboardInterrupt) the loop stops:
-    // reads are held for when it runs again, resolver results are dropped.
+    // resolver results are dropped.
     if (s.streams.contains(c->id)) {
       // A stream's completions are its reads and its write reports.
       bool report = dynamic_cast<rt::WriteReport*>(c.get()) != nullptr;
-      int r = report ? deliver_write_report(s, std::move(c), rc == 0) : deliver_chunk(s, std::move(c), rc == 0);
+      int r = report ? deliver_write_report(self, std::move(c)) : deliver_chunk(self, std::move(c));
       if (rc == 0) rc = r;
     } else if (rc == 0) {
       rc = settle_completion(self, std::move(c));

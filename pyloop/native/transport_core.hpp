@@ -15,6 +15,7 @@
 namespace pyloop::py {
 
 struct LoopState;
+struct LoopCoreObject;
 
 // A transport's share in an rt::Stream: the socket it reads together with an
 // I/O thread. Owned by the transport; the Stream itself is handed to the I/O
@@ -32,6 +33,7 @@ struct StreamLink {
   std::deque<Py_buffer> pinned;
   std::size_t front_sent = 0;  // of pinned.front(), reported sent
   bool submit_due = false;     // in LoopState::writes_due
+  bool delivery_scheduled = false;  // a _deliver_backlog is in the ready queue
 };
 
 // Made at import by _make_transport_core(asyncio's _SelectorSocketTransport),
@@ -85,8 +87,9 @@ PyObject* io_sendfile_stop(PyObject* self, PyObject* unused);
 // Hands the I/O threads this iteration's writes and sendfile submissions;
 // once per iteration.
 int submit_writes(LoopState& s);
-// A WriteReport from the inbox; `now` false: taken on the next iteration.
-int deliver_write_report(LoopState& s, rt::CompletionPtr report, bool now);
+// A WriteReport from the inbox: _io_written(...) from the ready queue.
+// Scheduled as deliver_chunk is, where asyncio would run _write_ready.
+int deliver_write_report(LoopCoreObject* loop, rt::CompletionPtr report);
 // The transport writes no more through its I/O thread: takes the stream's
 // write claim for good and releases what was pinned (detach_stream).
 void forget_writes(StreamLink& link);
@@ -104,8 +107,13 @@ void lend_buffers(LoopState& s);
 // I/O thread holds at that moment are lost with their objects.
 void take_back_loans(LoopState& s);
 
+// Runs callable(*args) from the loop's ready queue, after the callbacks
+// already queued (a Handle, as call_soon makes). -1 with an exception set.
+int schedule_call(LoopCoreObject* loop, PyObject* callable, PyObject* const* args, Py_ssize_t nargs);
 // A ReadChunk from the inbox for the transport with that stream id: held,
-// and handed to the protocol now if `now` and reading is not paused.
-int deliver_chunk(LoopState& s, rt::CompletionPtr chunk, bool now);
+// and handed to the protocol by _deliver_backlog from the ready queue, where
+// asyncio would run the socket's read callback: after the callbacks queued
+// before it (a callback may expect to run before data arrives).
+int deliver_chunk(LoopCoreObject* loop, rt::CompletionPtr chunk);
 
 }  // namespace pyloop::py

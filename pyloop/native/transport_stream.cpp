@@ -278,6 +278,7 @@ void end_read(StreamLink* link, ssize_t n, int err) {
 }
 
 PyObject* deliver_backlog(PyObject* self, PyObject*) {
+  if (StreamLink* link = stream_link(self)) link->delivery_scheduled = false;
   if (drain_backlog(self) < 0) return nullptr;
   Py_RETURN_NONE;
 }
@@ -287,15 +288,26 @@ PyObject* held_reads(PyObject* self, PyObject*) {
   return PyBool_FromLong(link && !link->backlog.empty());
 }
 
-int deliver_chunk(LoopState& s, rt::CompletionPtr chunk, bool now) {
+int schedule_call(LoopCoreObject* loop, PyObject* callable, PyObject* const* args, Py_ssize_t nargs) {
+  HandleObject* handle = handle_new(&HandleType, reinterpret_cast<PyObject*>(loop), callable, args, nargs, nullptr,
+                                    loop->debug);
+  if (!handle) return -1;
+  loop->state->ready.push_back(handle);  // the queue takes the reference
+  return 0;
+}
+
+int deliver_chunk(LoopCoreObject* loop, rt::CompletionPtr chunk) {
+  LoopState& s = *loop->state;
   auto it = s.streams.find(chunk->id);
   if (it == s.streams.end()) return 0;  // its transport is gone: dropped
-  PyObject* self = it->second->transport;
-  it->second->backlog.push_back(std::move(chunk));
-  if (!now) return 0;
-  Py_INCREF(self);  // the protocol may drop the last other reference
-  int rc = drain_backlog(self);
-  Py_DECREF(self);
+  StreamLink& link = *it->second;
+  link.backlog.push_back(std::move(chunk));
+  if (link.delivery_scheduled) return 0;
+  PyObject* method = PyObject_GetAttrString(link.transport, "_deliver_backlog");
+  if (!method) return -1;
+  int rc = schedule_call(loop, method, nullptr, 0);
+  Py_DECREF(method);
+  if (rc == 0) link.delivery_scheduled = true;
   return rc;
 }
 

@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <iterator>
 
+#include "loop_core.hpp"
 #include "loop_state.hpp"
 #include "transport_core.hpp"
 #include "transport_subclass.hpp"
@@ -38,8 +39,6 @@ struct Names {
   PyObject* io_sent = PyUnicode_InternFromString("_io_sent");
   PyObject* io_file_sent = PyUnicode_InternFromString("_io_file_sent");
   PyObject* io_written = PyUnicode_InternFromString("_io_written");
-  PyObject* loop = PyUnicode_InternFromString("_loop");
-  PyObject* call_soon = PyUnicode_InternFromString("call_soon");
 };
 const Names& names() {
   static const Names interned;
@@ -136,40 +135,19 @@ int submit_writes(LoopState& s) {
   return rc;
 }
 
-int deliver_write_report(LoopState& s, rt::CompletionPtr c, bool now) {
+int deliver_write_report(LoopCoreObject* loop, rt::CompletionPtr c) {
   auto& report = static_cast<rt::WriteReport&>(*c);
-  auto it = s.streams.find(report.id);
-  if (it == s.streams.end()) return 0;  // its transport is gone
-  PyObject* self = it->second->transport;
-  PyObject* args[] = {self,
-                      PyLong_FromSize_t(report.written),
-                      PyLong_FromLong(report.error),
-                      PyLong_FromSize_t(report.file_sent),
-                      PyBool_FromLong(report.file_done),
+  auto it = loop->state->streams.find(report.id);
+  if (it == loop->state->streams.end()) return 0;  // its transport is gone
+  PyObject* args[] = {PyLong_FromSize_t(report.written), PyLong_FromLong(report.error),
+                      PyLong_FromSize_t(report.file_sent), PyBool_FromLong(report.file_done),
                       PyLong_FromLong(report.file_error)};
-  constexpr std::size_t nargs = std::size(args);
-  int rc = 0;
-  if (std::any_of(args + 1, args + nargs, [](PyObject* a) { return a == nullptr; })) {
-    rc = -1;
-  } else if (now) {
-    PyObject* r = PyObject_VectorcallMethod(names().io_written, args, nargs, nullptr);
-    rc = r ? 0 : -1;
-    Py_XDECREF(r);
-  } else {
-    // The loop is stopping on an exception: the report is taken on the
-    // next run.
-    PyObject* loop = PyObject_GetAttr(self, names().loop);
-    PyObject* call_soon = loop ? PyObject_GetAttr(loop, names().call_soon) : nullptr;
-    PyObject* method = PyObject_GetAttr(self, names().io_written);
-    PyObject* soon[] = {method, args[1], args[2], args[3], args[4], args[5]};
-    PyObject* r = call_soon && method ? PyObject_Vectorcall(call_soon, soon, nargs, nullptr) : nullptr;
-    Py_XDECREF(r);
-    Py_XDECREF(method);
-    Py_XDECREF(call_soon);
-    Py_XDECREF(loop);
-    if (!r) PyErr_Clear();  // the exception already stopping the loop wins
-  }
-  for (std::size_t i = 1; i < nargs; ++i) Py_XDECREF(args[i]);
+  PyObject* method = PyObject_GetAttr(it->second->transport, names().io_written);
+  int rc = -1;
+  if (method && std::none_of(std::begin(args), std::end(args), [](PyObject* a) { return a == nullptr; }))
+    rc = schedule_call(loop, method, args, std::size(args));
+  Py_XDECREF(method);
+  for (PyObject* a : args) Py_XDECREF(a);
   return rc;
 }
 
