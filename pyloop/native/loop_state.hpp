@@ -62,6 +62,7 @@ struct LoopState {
   // collects sendfile submissions as they come).
   std::vector<StreamLink*> writes_due;
   std::vector<std::pair<rt::IoThread*, rt::Submission>> write_batch;
+  std::vector<rt::Submission> write_run;  // scratch for the hand-over
   rt::ReadyEvent ready_fds[256];
 
   // Work from other threads: call_soon_threadsafe handles or native results.

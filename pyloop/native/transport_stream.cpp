@@ -29,6 +29,7 @@ struct Names {
   PyObject* loop = PyUnicode_InternFromString("_loop");
   PyObject* sock_fd = PyUnicode_InternFromString("_sock_fd");
   PyObject* conn_lost = PyUnicode_InternFromString("_conn_lost");
+  PyObject* deliver_backlog = PyUnicode_InternFromString("_deliver_backlog");
 };
 const Names& names() {
   static const Names interned;
@@ -244,7 +245,7 @@ void take_back_loans(LoopState& s) {
 PyObject* detach_stream(PyObject* self, PyObject*) {
   StreamLink* link = stream_link(self);
   if (!link) Py_RETURN_NONE;
-  LoopState& s = *state_of(self);
+  LoopState& s = *link->loop;
   s.streams.erase(link->stream->id());
   s.stream_fds.erase(link->stream->fd());
   // From here the I/O thread never touches the fd, which may then be closed.
@@ -303,7 +304,7 @@ int deliver_chunk(LoopCoreObject* loop, rt::CompletionPtr chunk) {
   StreamLink& link = *it->second;
   link.backlog.push_back(std::move(chunk));
   if (link.delivery_scheduled) return 0;
-  PyObject* method = PyObject_GetAttrString(link.transport, "_deliver_backlog");
+  PyObject* method = PyObject_GetAttr(link.transport, names().deliver_backlog);
   if (!method) return -1;
   int rc = schedule_call(loop, method, nullptr, 0);
   Py_DECREF(method);

@@ -27,6 +27,7 @@
 #include "loop_state.hpp"
 #include "transport_core.hpp"
 #include "transport_subclass.hpp"
+#include "pyloop/rt/hand_over.hpp"
 
 namespace pyloop::py {
 
@@ -123,15 +124,8 @@ int submit_writes(LoopState& s) {
     if (rc == 0 && pin_new_writes(*link, batch) < 0) rc = -1;
   }
   // One hand-over per I/O thread, each stream's submissions in order.
-  std::stable_sort(batch.begin(), batch.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::vector<rt::Submission> run;
-  for (std::size_t i = 0; i < batch.size();) {
-    rt::IoThread* io = batch[i].first;
-    run.clear();
-    for (; i < batch.size() && batch[i].first == io; ++i) run.push_back(batch[i].second);
-    io->submit(run.data(), run.size());
-  }
-  batch.clear();
+  rt::hand_over_by_key(batch, s.write_run,
+                       [](rt::IoThread* io, rt::Submission* run, std::size_t n) { io->submit(run, n); });
   return rc;
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <utility>
 
+#include "pyloop/rt/hand_over.hpp"
 #include "pyloop/rt/log.hpp"
 
 namespace pyloop::rt {
@@ -41,12 +42,10 @@ int configured_count() {
   return default_count();
 }
 
-}  // namespace
-
-namespace {
 // _write_waits' token among the thread's own registrations (a Stream
 // pointer is never 1).
 constexpr std::uint64_t write_waits_token = 1;
+
 }  // namespace
 
 IoThread::IoThread() : _thread([this] {
@@ -240,16 +239,8 @@ void IoThread::read(Stream& stream) {
 void IoThread::flush() {
   for (Stream* stream : _reported) stream->report = nullptr;
   _reported.clear();
-  if (_batch.empty()) return;
   // One bulk hand-over per inbox, each in read order.
-  std::stable_sort(_batch.begin(), _batch.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (std::size_t i = 0; i < _batch.size();) {
-    Inbox* inbox = _batch[i].first;
-    _run.clear();
-    for (; i < _batch.size() && _batch[i].first == inbox; ++i) _run.push_back(_batch[i].second);
-    inbox->post_bulk(_run.data(), _run.size());
-  }
-  _batch.clear();
+  hand_over_by_key(_batch, _run, [](Inbox* inbox, Completion** run, std::size_t n) { inbox->post_bulk(run, n); });
 }
 
 IoThreads& IoThreads::shared() {

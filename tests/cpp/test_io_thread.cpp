@@ -43,6 +43,14 @@ struct SocketPair {
 
 }  // namespace
 
+// What a loop does when its transport lets go of a socket (detach_stream):
+// the I/O thread neither reads nor sends on it from here, then forgets it.
+static void let_go(IoThread& io, Stream* stream) {
+  stream->claim_forever();
+  stream->claim_writes_forever();
+  io.retire(stream);
+}
+
 // Writes `total` bytes in random sizes from another thread, then closes.
 static std::string send_all(int fd, std::size_t total, unsigned seed) {
   std::string data(total, '\0');
@@ -127,8 +135,7 @@ static void read_through_io_thread(bool loop_reads_too) {
   CHECK(got.size() == sent.size());
   CHECK(got == sent);
   CHECK(io.reads() > 0);
-  stream->claim_forever();
-  io.retire(stream);
+  let_go(io, stream);
 }
 
 TEST(io_thread_reads_arrive_in_order) { read_through_io_thread(false); }
@@ -160,8 +167,7 @@ TEST(parked_loop_gets_the_socket_not_the_io_thread) {
   }
   CHECK(io.reads() == 0);
   CHECK(inbox->empty());
-  stream->claim_forever();
-  io.retire(stream);
+  let_go(io, stream);
 }
 
 TEST(paused_stream_is_left_alone) {
@@ -174,8 +180,7 @@ TEST(paused_stream_is_left_alone) {
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   CHECK(io.reads() == 0);
   CHECK(inbox->empty());
-  stream->claim_forever();
-  io.retire(stream);
+  let_go(io, stream);
 }
 
 // The loop side of writes handed to an I/O thread: sums the reports until
@@ -246,9 +251,7 @@ TEST(io_thread_sends_what_the_socket_could_not_take) {
   CHECK(error == 0);
   CHECK(written == big.size() + small.size() + 100);
   CHECK(got == big + small + big.substr(0, 100));
-  stream->claim_forever();
-  stream->claim_writes_forever();
-  io.retire(stream);
+  let_go(io, stream);
 }
 
 TEST(failed_send_is_reported_and_later_writes_dropped) {
@@ -268,9 +271,7 @@ TEST(failed_send_is_reported_and_later_writes_dropped) {
   io.submit(&write, 1);  // dropped: no report follows
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   CHECK(inbox->empty());
-  stream->claim_forever();
-  stream->claim_writes_forever();
-  io.retire(stream);
+  let_go(io, stream);
 }
 
 TEST(retired_stream_bytes_are_not_read_after_the_claim) {
@@ -337,9 +338,7 @@ TEST(io_thread_sends_a_file_span_to_its_end) {
   CHECK(total.written == head.size());
   CHECK(total.file_sent == body.size() - 1000);
   CHECK(got == head + body.substr(1000));
-  stream->claim_forever();
-  stream->claim_writes_forever();
-  io.retire(stream);
+  let_go(io, stream);
 }
 
 TEST(stopped_file_span_ends_where_it_was_and_writes_follow) {
@@ -362,9 +361,7 @@ TEST(stopped_file_span_ends_where_it_was_and_writes_follow) {
   CHECK(total.file_sent > 0 && total.file_sent < body.size());
   std::string got = read_exactly(sockets.peer, total.file_sent + tail.size());
   CHECK(got == body.substr(0, total.file_sent) + tail);
-  stream->claim_forever();
-  stream->claim_writes_forever();
-  io.retire(stream);
+  let_go(io, stream);
 }
 
 TEST(file_span_that_fails_is_reported_and_the_stream_goes_on) {
@@ -382,9 +379,7 @@ TEST(file_span_that_fails_is_reported_and_the_stream_goes_on) {
   CHECK(total.file_done && total.file_error == EBADF && total.file_sent == 0);
   CHECK(total.error == 0 && total.written == after.size());
   CHECK(read_exactly(sockets.peer, after.size()) == after);
-  stream->claim_forever();
-  stream->claim_writes_forever();
-  io.retire(stream);
+  let_go(io, stream);
 }
 
 TEST(reads_land_in_buffers_the_loop_lent) {
@@ -417,9 +412,7 @@ TEST(reads_land_in_buffers_the_loop_lent) {
   }
   CHECK(seen);
   CHECK(inbox->supply.size() == 2);
-  stream->claim_forever();
-  stream->claim_writes_forever();
-  io.retire(stream);
+  let_go(io, stream);
 }
 
 TEST(io_thread_reads_datagrams_one_per_chunk_with_their_sender) {
@@ -474,9 +467,7 @@ TEST(io_thread_reads_datagrams_one_per_chunk_with_their_sender) {
   CHECK(got == sent);
   CHECK(io.reads() > 0);
   CHECK(!stream->finished());
-  stream->claim_forever();
-  stream->claim_writes_forever();
-  io.retire(stream);
+  let_go(io, stream);
   close(sender);
   std::this_thread::sleep_for(std::chrono::milliseconds(10));
   close(receiver);
