@@ -147,6 +147,9 @@ class _SocketTransport(_SharedSocket, _native._make_transport_core(selector_even
         super()._call_connection_lost(exc)
 
 
+_asyncio_sendto_ready = selector_events._SelectorDatagramTransport._sendto_ready
+
+
 class _DatagramTransport(_SharedSocket, _native._make_datagram_core(selector_events._SelectorDatagramTransport)):
     """asyncio's datagram transport, with receiving and sendto() for IPv4 and
     IPv6 in C++ (_native.DatagramCore): a datagram is received into a
@@ -161,6 +164,36 @@ class _DatagramTransport(_SharedSocket, _native._make_datagram_core(selector_eve
         self._sock = None
         super().__init__(loop, sock, protocol, address, waiter, extra)
         self._attach_stream(loop)
+
+    # With an I/O thread sharing the socket, datagrams the socket could not
+    # take at once are sent by it (_sendto_ready submits them, see
+    # pyloop/native/transport_writes.cpp), and reported here.
+
+    def _io_sent_datagrams(self, count, errno):
+        # The I/O thread sent `count` more datagrams of the buffer, the last
+        # of which failed with errno if that is set: asyncio's _sendto_ready
+        # from its sends on.
+        if self._conn_lost or self._sock is None:
+            return
+        buffer = self._buffer
+        for _ in range(count):
+            data, _ = buffer.popleft()
+            self._buffer_size -= len(data)
+        if errno:
+            # asyncio stops at the error and goes on when the socket is next
+            # writable; the I/O thread sends the rest meanwhile.
+            self._loop.call_soon(self._io_sent_datagrams, 0, 0)
+            self._protocol.error_received(OSError(errno, os.strerror(errno)))
+            return
+        self._maybe_resume_protocol()  # May append to buffer.
+        if not self._buffer and self._closing:
+            self._call_connection_lost(None)
+
+    def _send_from_loop(self):
+        # The next datagram's address is one only the socket module resolves
+        # (a host name, a Unix socket's path): asyncio's own _sendto_ready
+        # sends from the loop thread until the buffer is empty.
+        self._loop._add_writer(self._sock_fd, _asyncio_sendto_ready.__get__(self))
 
 
 class Loop(_native.LoopCore, SocketMethods, ResolverMethods, SendfileMethods, asyncio.SelectorEventLoop):

@@ -32,7 +32,8 @@ int watch_fd(LoopState& s, int fd, std::uint32_t interest) {
     s.parker.unwatch(fd);
     return 0;
   }
-  if (it == s.stream_fds.end() || interest != rt::readable) return s.parker.watch(fd, interest);
+  if (it == s.stream_fds.end() || interest != rt::readable || !it->second->stream->shares_reads())
+    return s.parker.watch(fd, interest);
   int err = s.parker.watch(fd, rt::readable | rt::exclusive);
   if (!err) it->second->io->rearm(*it->second->stream);
   return err;

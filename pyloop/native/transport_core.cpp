@@ -368,7 +368,7 @@ PyMethodDef methods[] = {
     {"_read_ready__data_received", read_data_received, METH_NOARGS, nullptr},
     {"_read_ready__get_buffer", read_get_buffer, METH_NOARGS, nullptr},
     {"write", write, METH_O, "Write data to the transport (asyncio.Transport.write)."},
-    {"_attach_stream", attach_stream, METH_O, "Lets an I/O thread share the socket; whether it sends too."},
+    {"_attach_stream", attach_stream, METH_O, "Lets an I/O thread share the socket; whether one does."},
     {"_detach_stream", detach_stream, METH_NOARGS, "Takes the socket back from the I/O thread."},
     {"_deliver_backlog", deliver_backlog, METH_NOARGS, "Hands reads held while paused to the protocol."},
     {"_held_reads", held_reads, METH_NOARGS, "Whether reads are held for the protocol."},

@@ -56,8 +56,9 @@ PyObject* transport_received_into(PyObject* self, const char* data, std::size_t 
 // Whether the protocol is a BufferedProtocol (asyncio's set_protocol choice).
 int transport_buffered(PyObject* self);
 
-// In transport_stream.cpp. _attach_stream(loop) -> whether the I/O thread
-// sends for the socket too (a stream socket's) / _detach_stream().
+// In transport_stream.cpp. _attach_stream(loop) -> whether an I/O thread
+// shares the socket now (it reads it, unless it is a Unix datagram socket,
+// and sends what the socket could not take) / _detach_stream().
 PyObject* attach_stream(PyObject* self, PyObject* loop);
 PyObject* detach_stream(PyObject* self, PyObject* unused);
 // Before the loop reads fd, the transport's socket, itself: 1 to go ahead
@@ -93,12 +94,16 @@ int deliver_write_report(LoopCoreObject* loop, rt::CompletionPtr report);
 // The transport writes no more through its I/O thread: takes the stream's
 // write claim for good and releases what was pinned (detach_stream).
 void forget_writes(StreamLink& link);
-// add_writer(fd, transport._io_write_ready) for a linked transport: no
-// epoll registration, its writes are submitted instead. False for any
-// other writer.
+// add_writer(fd, transport._io_write_ready), or a datagram transport's
+// _sendto_ready, for a linked transport: no epoll registration, its writes
+// are submitted instead. False for any other writer.
 bool take_transport_writer(LoopState& s, int fd, PyObject* callback);
-// asyncio's write() buffered data: it goes with this iteration's submissions.
+// asyncio's write() or sendto() buffered data: it goes with this
+// iteration's submissions.
 void note_buffered_write(PyObject* self);
+// _io_datagrams_sent(count, errno): a WriteReport of a datagram
+// transport's sends, taken on the loop thread.
+PyObject* io_datagrams_sent(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
 
 // Keeps the loop's loans to its I/O threads topped up (rt::BufferSupply):
 // empty bytes objects they read into, handed to the protocol as they are.

@@ -21,6 +21,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -260,10 +261,18 @@ int fast_send_allowed(PyObject* self, DatagramFields& f, PyObject* data, PyObjec
   return (family == AF_INET || family == AF_INET6) && numeric_sockaddr(f.addresses, family, addr, sa, len) ? 1 : 0;
 }
 
+// asyncio's sendto, which may add to the buffer: that goes to the I/O
+// thread, when one shares the socket, with this iteration's submissions.
+PyObject* buffered_sendto(PyObject* self, PyObject* const* args, Py_ssize_t given, PyObject* kwnames = nullptr) {
+  PyObject* r = call_next_method(DatagramCoreType, self, "sendto", args, given, kwnames);
+  if (r) note_buffered_write(self);
+  return r;
+}
+
 PyObject* sendto(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   Py_ssize_t given = PyVectorcall_NARGS(nargs);
   // Keywords, or a wrong count (asyncio's TypeError): asyncio's sendto.
-  if (kwnames || given < 1 || given > 2) return call_next_method(DatagramCoreType, self, "sendto", args, given, kwnames);
+  if (kwnames || given < 1 || given > 2) return buffered_sendto(self, args, given, kwnames);
   PyObject* data = args[0];
   PyObject* addr = given == 2 ? args[1] : Py_None;
   DatagramFields& f = fields_of(self);
@@ -274,15 +283,15 @@ PyObject* sendto(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObje
   socklen_t len = 0;
   int allowed = fast_send_allowed(self, f, data, addr, fd, &connected, &sa, &len);
   if (allowed < 0) return nullptr;
-  if (!allowed) return call_next_method(DatagramCoreType, self, "sendto", args, given);
+  if (!allowed) return buffered_sendto(self, args, given);
   Py_buffer view;
   if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) {
     PyErr_Clear();
-    return call_next_method(DatagramCoreType, self, "sendto", args, given);  // e.g. a non-contiguous memoryview
+    return buffered_sendto(self, args, given);  // e.g. a non-contiguous memoryview
   }
   ssize_t n;
   do {
-    n = connected ? send(fd, view.buf, static_cast<std::size_t>(view.len), MSG_NOSIGNAL)
+    n = connected ? ::send(fd, view.buf, static_cast<std::size_t>(view.len), MSG_NOSIGNAL)
                   : ::sendto(fd, view.buf, static_cast<std::size_t>(view.len), MSG_NOSIGNAL,
                              reinterpret_cast<sockaddr*>(&sa), len);
   } while (n < 0 && errno == EINTR);
@@ -290,13 +299,16 @@ PyObject* sendto(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObje
   PyBuffer_Release(&view);
   if (n >= 0) Py_RETURN_NONE;
   // Would block: asyncio's sendto tries once more and buffers the datagram.
-  if (err == EAGAIN || err == EWOULDBLOCK) return call_next_method(DatagramCoreType, self, "sendto", args, given);
+  if (err == EAGAIN || err == EWOULDBLOCK) return buffered_sendto(self, args, given);
   return error_received(f, err);
 }
 
 PyMethodDef methods[] = {
     {"_read_ready", read_ready, METH_NOARGS, nullptr},
-    {"_attach_stream", attach_stream, METH_O, "Lets an I/O thread read the socket too (UDP)."},
+    {"_sendto_ready", datagram_sendto_ready, METH_NOARGS, nullptr},
+    {"_io_datagrams_sent", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(io_datagrams_sent)),
+     METH_FASTCALL, "Takes a report of datagrams the I/O thread sent."},
+    {"_attach_stream", attach_stream, METH_O, "Lets an I/O thread share the socket; whether one does."},
     {"_detach_stream", detach_stream, METH_NOARGS, "Takes the socket back from the I/O thread."},
     {"_deliver_backlog", deliver_backlog, METH_NOARGS, "Hands datagrams held while paused to the protocol."},
     {"_held_reads", held_reads, METH_NOARGS, "Whether datagrams are held for the protocol."},
@@ -306,6 +318,32 @@ PyMethodDef methods[] = {
 };
 
 }  // namespace
+
+PyObject* datagram_sendto_ready(PyObject* self, PyObject*) {
+  if (!stream_link(self)) return call_next_method(DatagramCoreType, self, "_sendto_ready", nullptr, 0);
+  note_buffered_write(self);
+  Py_RETURN_NONE;
+}
+
+int datagram_destination(PyObject* self, PyObject* addr, rt::Destination* to) {
+  DatagramFields& f = fields_of(self);
+  int connected = is_connected(self, f);
+  if (connected != 0) {
+    to->length = 0;  // send() to the peer, as asyncio's _sendto_ready does
+    return connected;
+  }
+  int fd = fd_of(f);
+  int family = fd < 0 ? -1 : family_of(f, fd);
+  if (family < 0) return -1;
+  sockaddr_storage sa;
+  socklen_t len = 0;
+  if ((family != AF_INET && family != AF_INET6) || !numeric_sockaddr(f.addresses, family, addr, &sa, &len) ||
+      len > sizeof to->address)
+    return 0;
+  std::memcpy(&to->address, &sa, len);
+  to->length = len;
+  return 1;
+}
 
 PyObject* datagram_delivered(PyObject* self, PyObject* data, const sockaddr_storage& sender, socklen_t length,
                              int err) {

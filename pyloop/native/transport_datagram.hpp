@@ -5,6 +5,8 @@
 #include <Python.h>
 #include <sys/socket.h>
 
+#include "pyloop/rt/write_queue.hpp"
+
 namespace pyloop::py {
 
 int register_datagram_core(PyObject* module);
@@ -19,5 +21,15 @@ PyObject* make_datagram_core(PyObject* module, PyObject* base);
 // callback. None, or nullptr for SystemExit and KeyboardInterrupt.
 PyObject* datagram_delivered(PyObject* self, PyObject* data, const sockaddr_storage& sender, socklen_t length,
                              int err);
+
+// The transport's _sendto_ready: asyncio's, unless an I/O thread shares
+// the socket: then the buffer's new datagrams go to it (note_buffered_write).
+PyObject* datagram_sendto_ready(PyObject* self, PyObject* unused);
+
+// Where an I/O thread sends a buffered datagram for `addr` (an entry of
+// asyncio's buffer): the connected peer, or a numeric IPv4/IPv6 address.
+// 1 with *to set, 0 for an address only the socket module resolves (a host
+// name, a Unix socket's path), -1 on error.
+int datagram_destination(PyObject* self, PyObject* addr, rt::Destination* to);
 
 }  // namespace pyloop::py

@@ -78,8 +78,8 @@ namespace {
 bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
 
 // What an I/O thread makes of the socket fd; false for one it does not
-// share: a datagram socket other than UDP's (asyncio's Python code reads
-// those), or one getsockopt fails on.
+// share: a datagram socket other than UDP's or a Unix one, or one
+// getsockopt fails on.
 bool socket_kind(int fd, rt::Stream::Kind* kind) {
   int family = 0, type = 0;
   socklen_t len = sizeof family;
@@ -87,8 +87,8 @@ bool socket_kind(int fd, rt::Stream::Kind* kind) {
   len = sizeof type;
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return false;
   if (type == SOCK_DGRAM) {
-    *kind = rt::Stream::Kind::datagram;
-    return family == AF_INET || family == AF_INET6;
+    *kind = family == AF_UNIX ? rt::Stream::Kind::unix_datagram : rt::Stream::Kind::datagram;
+    return family == AF_INET || family == AF_INET6 || family == AF_UNIX;
   }
   *kind = rt::Stream::Kind::stream;
   return type == SOCK_STREAM;
@@ -221,7 +221,7 @@ PyObject* attach_stream(PyObject* self, PyObject* loop) {
     return PyErr_NoMemory();
   }
   // The I/O thread registers the fd once the loop watches it (fd_watch.cpp).
-  return PyBool_FromLong(s.stream_fds.at(static_cast<int>(fd))->stream->sends());
+  Py_RETURN_TRUE;
 }
 
 void lend_buffers(LoopState& s) {

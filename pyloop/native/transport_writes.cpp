@@ -19,6 +19,15 @@
 // only sends when its buffer is empty, and _io_write_ready defers), so the
 // bytes leave in order.
 //
+// A datagram transport's buffer holds (data, addr) pairs, which go the same
+// way, each with its destination, when its _sendto_ready is asked for (the
+// datagram core's, which submits); reports come to _io_datagrams_sent, and
+// _io_sent_datagrams (pyloop/_loop.py) does asyncio's bookkeeping. The
+// first datagram whose address only the socket module can resolve (a host
+// name, a Unix socket's path) is sent by asyncio's own _sendto_ready from
+// the loop thread once everything before it is out, with the rest after
+// it, until the buffer is empty (_send_from_loop).
+//
 // Threading: the loop thread's.
 #include <algorithm>
 #include <iterator>
@@ -26,6 +35,7 @@
 #include "loop_core.hpp"
 #include "loop_state.hpp"
 #include "transport_core.hpp"
+#include "transport_datagram.hpp"
 #include "transport_subclass.hpp"
 #include "pyloop/rt/hand_over.hpp"
 
@@ -40,6 +50,9 @@ struct Names {
   PyObject* io_sent = PyUnicode_InternFromString("_io_sent");
   PyObject* io_file_sent = PyUnicode_InternFromString("_io_file_sent");
   PyObject* io_written = PyUnicode_InternFromString("_io_written");
+  PyObject* io_datagrams_sent = PyUnicode_InternFromString("_io_datagrams_sent");
+  PyObject* io_sent_datagrams = PyUnicode_InternFromString("_io_sent_datagrams");
+  PyObject* send_from_loop = PyUnicode_InternFromString("_send_from_loop");
 };
 const Names& names() {
   static const Names interned;
@@ -47,8 +60,7 @@ const Names& names() {
 }
 
 void mark_due(StreamLink& link) {
-  // Only an I/O thread that sends for the socket takes writes (not a datagram one's).
-  if (link.stream->sends() && !link.submit_due) {
+  if (!link.submit_due) {
     link.submit_due = true;
     link.loop->writes_due.push_back(&link);
   }
@@ -77,9 +89,55 @@ void release_sent(StreamLink& link, std::size_t written) {
     release_front(link);
 }
 
+using Batch = std::vector<std::pair<rt::IoThread*, rt::Submission>>;
+
+// Whether the loop's own epoll watches fd for a writer: asyncio's
+// _sendto_ready sends from the loop thread (_send_from_loop).
+bool loop_sends(const LoopState& s, int fd) {
+  auto it = s.watchers.find(fd);
+  return it != s.watchers.end() && it->second.writer;
+}
+
+// pin_new_writes for a datagram transport: its buffer's (data, addr) pairs.
+int pin_new_datagrams(StreamLink& link, Batch& batch) {
+  PyObject* self = link.transport;
+  if (loop_sends(*link.loop, link.stream->fd())) return 0;
+  PyObject* buffer = PyObject_GetAttr(self, names().buffer);
+  if (!buffer) return -1;
+  Py_ssize_t count = PyObject_Length(buffer);
+  for (auto i = static_cast<Py_ssize_t>(link.pinned.size()); i < count; ++i) {
+    PyObject* entry = PySequence_GetItem(buffer, i);
+    rt::Destination to;
+    Py_buffer view;
+    int ok = !entry ? -1 : !PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 2 ? 0
+                                                       : datagram_destination(self, PyTuple_GET_ITEM(entry, 1), &to);
+    if (ok > 0 && PyObject_GetBuffer(PyTuple_GET_ITEM(entry, 0), &view, PyBUF_SIMPLE) < 0) {
+      PyErr_Clear();
+      ok = 0;  // asyncio's _sendto_ready will say what is wrong with it
+    }
+    Py_XDECREF(entry);
+    if (ok <= 0) {
+      Py_DECREF(buffer);
+      if (ok < 0) return -1;
+      if (!link.pinned.empty()) return 0;  // its turn comes once those are out
+      PyObject* r = PyObject_CallMethodNoArgs(self, names().send_from_loop);
+      Py_XDECREF(r);
+      return r ? 0 : -1;
+    }
+    link.pinned.push_back(view);
+    rt::Submission send{rt::Submission::Kind::datagram, link.stream, static_cast<const char*>(view.buf),
+                        static_cast<std::size_t>(view.len)};
+    send.to = to;
+    batch.push_back({link.io, send});
+  }
+  Py_DECREF(buffer);
+  return count < 0 ? -1 : 0;
+}
+
 // Pins the transport's buffer entries not handed over yet and adds them to
 // `batch`. -1 with an exception set only for errors the loop must raise.
-int pin_new_writes(StreamLink& link, std::vector<std::pair<rt::IoThread*, rt::Submission>>& batch) {
+int pin_new_writes(StreamLink& link, Batch& batch) {
+  if (link.stream->datagram()) return pin_new_datagrams(link, batch);
   PyObject* self = link.transport;
   PyObject* lost = PyObject_GetAttr(self, names().conn_lost);
   int is_lost = lost ? PyObject_IsTrue(lost) : -1;
@@ -133,6 +191,14 @@ int deliver_write_report(LoopCoreObject* loop, rt::CompletionPtr c) {
   auto& report = static_cast<rt::WriteReport&>(*c);
   auto it = loop->state->streams.find(report.id);
   if (it == loop->state->streams.end()) return 0;  // its transport is gone
+  if (it->second->stream->datagram()) {
+    PyObject* args[] = {PyLong_FromSize_t(report.datagrams), PyLong_FromLong(report.datagram_error)};
+    PyObject* method = PyObject_GetAttr(it->second->transport, names().io_datagrams_sent);
+    int rc = method && args[0] && args[1] ? schedule_call(loop, method, args, 2) : -1;
+    Py_XDECREF(method);
+    for (PyObject* a : args) Py_XDECREF(a);
+    return rc;
+  }
   PyObject* args[] = {PyLong_FromSize_t(report.written), PyLong_FromLong(report.error),
                       PyLong_FromSize_t(report.file_sent), PyBool_FromLong(report.file_done),
                       PyLong_FromLong(report.file_error)};
@@ -155,7 +221,8 @@ void forget_writes(StreamLink& link) {
 }
 
 bool take_transport_writer(LoopState& s, int fd, PyObject* callback) {
-  if (s.stream_fds.empty() || !PyCFunction_Check(callback) || PyCFunction_GET_FUNCTION(callback) != io_write_ready)
+  if (s.stream_fds.empty() || !PyCFunction_Check(callback)) return false;
+  if (PyCFunction_GET_FUNCTION(callback) != io_write_ready && PyCFunction_GET_FUNCTION(callback) != datagram_sendto_ready)
     return false;
   auto it = s.stream_fds.find(fd);
   if (it == s.stream_fds.end() || PyCFunction_GET_SELF(callback) != it->second->transport) return false;
@@ -218,7 +285,7 @@ PyObject* io_sendfile(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   std::size_t count = PyLong_AsSize_t(args[2]);
   if (PyErr_Occurred()) return nullptr;
   StreamLink* link = stream_link(self);
-  if (!link || !link->stream->sends()) Py_RETURN_FALSE;
+  if (!link || link->stream->datagram()) Py_RETURN_FALSE;
   rt::Submission send{rt::Submission::Kind::sendfile, link->stream};
   send.length = count;
   send.file_fd = static_cast<int>(fileno);
@@ -231,6 +298,21 @@ PyObject* io_sendfile_stop(PyObject* self, PyObject*) {
   if (StreamLink* link = stream_link(self))
     link->loop->write_batch.push_back({link->io, {rt::Submission::Kind::stop_sendfile, link->stream}});
   Py_RETURN_NONE;
+}
+
+PyObject* io_datagrams_sent(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 2) {
+    PyErr_SetString(PyExc_TypeError, "_io_datagrams_sent(count, errno)");
+    return nullptr;
+  }
+  std::size_t count = PyLong_AsSize_t(args[0]);
+  if (count == static_cast<std::size_t>(-1) && PyErr_Occurred()) return nullptr;
+  if (StreamLink* link = stream_link(self)) {
+    for (; count && !link->pinned.empty(); --count) release_front(*link);
+    mark_due(*link);  // what the I/O thread has not had yet, if anything
+  }
+  PyObject* call[] = {self, args[0], args[1]};
+  return PyObject_VectorcallMethod(names().io_sent_datagrams, call, 3, nullptr);
 }
 
 }  // namespace pyloop::py

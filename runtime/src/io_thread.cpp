@@ -113,6 +113,9 @@ void IoThread::take_submissions() {
         if (stream.write_error) return;
         stream.writes.push(sub.data, sub.length);
         break;
+      case Submission::Kind::datagram:
+        stream.writes.push_datagram(sub.data, sub.length, sub.to);
+        break;
       case Submission::Kind::sendfile:
         if (stream.write_error) {
           progress.file_done = true;
@@ -150,7 +153,7 @@ void IoThread::write(Stream& stream) {
     stream.write_error = progress.error = err;
     if (progress.file_done && !progress.file_error) progress.file_error = err;
   }
-  if (progress.written || progress.file_sent)
+  if (progress.written || progress.file_sent || progress.datagrams)
     _sends.store(_sends.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   report(stream, progress);
 }
@@ -180,8 +183,9 @@ void IoThread::take_writable() {
 }
 
 void IoThread::report(Stream& stream, const WriteReport& progress) {
-  if (!progress.written && !progress.error && !progress.file_sent && !progress.file_done) return;
-  if (!stream.report) {
+  if (!progress.written && !progress.error && !progress.file_sent && !progress.file_done && !progress.datagrams) return;
+  // A report ends at a failed datagram: later ones start the next.
+  if (!stream.report || (stream.report->datagram_error && progress.datagrams)) {
     stream.report = new WriteReport;
     stream.report->id = stream.id();
     _batch.emplace_back(&stream.inbox(), stream.report);
@@ -191,8 +195,10 @@ void IoThread::report(Stream& stream, const WriteReport& progress) {
   r.written += progress.written;
   r.file_sent += progress.file_sent;
   r.file_done = r.file_done || progress.file_done;
+  r.datagrams += progress.datagrams;
   if (progress.error) r.error = progress.error;
   if (progress.file_error) r.file_error = progress.file_error;
+  if (progress.datagram_error) r.datagram_error = progress.datagram_error;
 }
 
 void IoThread::read(Stream& stream) {

@@ -20,7 +20,8 @@ bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 
 int WriteQueue::send(int fd, WriteReport& report) noexcept {
   while (!_spans.empty()) {
-    int err = _spans.front().data ? send_memory(fd, report) : send_file(fd, report);
+    const Span& front = _spans.front();
+    int err = front.datagram ? send_datagram(fd, report) : front.data ? send_memory(fd, report) : send_file(fd, report);
     if (err) return err;
   }
   return 0;
@@ -29,7 +30,7 @@ int WriteQueue::send(int fd, WriteReport& report) noexcept {
 int WriteQueue::send_memory(int fd, WriteReport& report) noexcept {
   iovec iov[max_iov];
   std::size_t count = 0;
-  for (auto it = _spans.begin(); it != _spans.end() && it->data && count < max_iov; ++it, ++count) {
+  for (auto it = _spans.begin(); it != _spans.end() && it->data && !it->datagram && count < max_iov; ++it, ++count) {
     std::size_t skip = count == 0 ? _front_sent : 0;
     // sendmsg() only reads the spans; iovec has no const member.
     iov[count] = {const_cast<char*>(it->data + skip), it->length - skip};
@@ -58,6 +59,19 @@ int WriteQueue::send_memory(int fd, WriteReport& report) noexcept {
   return 0;
 }
 
+int WriteQueue::send_datagram(int fd, WriteReport& report) noexcept {
+  const Span& span = _spans.front();
+  ssize_t n = span.to.length ? sendto(fd, span.data, span.length, MSG_NOSIGNAL, span.to.sockaddr_ptr(), span.to.length)
+                             : ::send(fd, span.data, span.length, MSG_NOSIGNAL);
+  if (n < 0 && errno == EINTR) return 0;
+  if (n < 0 && would_block(errno)) return EAGAIN;
+  ++report.datagrams;
+  pop_front();
+  if (n >= 0) return 0;
+  report.datagram_error = errno;
+  return EAGAIN;
+}
+
 int WriteQueue::send_file(int fd, WriteReport& report) noexcept {
   const Span& span = _spans.front();
   off_t offset = span.offset + static_cast<off_t>(_front_sent);
@@ -78,7 +92,7 @@ int WriteQueue::send_file(int fd, WriteReport& report) noexcept {
 }
 
 bool WriteQueue::stop_file() noexcept {
-  auto is_file = [](const Span& s) { return s.data == nullptr; };
+  auto is_file = [](const Span& s) { return s.data == nullptr && !s.datagram; };
   if (std::none_of(_spans.begin(), _spans.end(), is_file)) return false;
   if (is_file(_spans.front())) _front_sent = 0;
   std::erase_if(_spans, is_file);
@@ -86,7 +100,7 @@ bool WriteQueue::stop_file() noexcept {
 }
 
 void WriteQueue::clear(WriteReport& report) noexcept {
-  if (std::any_of(_spans.begin(), _spans.end(), [](const Span& s) { return s.data == nullptr; }))
+  if (std::any_of(_spans.begin(), _spans.end(), [](const Span& s) { return s.data == nullptr && !s.datagram; }))
     report.file_done = true;
   _spans.clear();
   _front_sent = 0;

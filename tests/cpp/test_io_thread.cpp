@@ -472,3 +472,101 @@ TEST(io_thread_reads_datagrams_one_per_chunk_with_their_sender) {
   std::this_thread::sleep_for(std::chrono::milliseconds(10));
   close(receiver);
 }
+
+// The loop side of datagrams handed to an I/O thread: the reports in order,
+// until `want` datagrams are done (or 30 s pass).
+static std::vector<WriteReport> await_datagrams(Inbox& inbox, std::uint64_t id, std::size_t want) {
+  std::vector<WriteReport> reports;
+  std::size_t done = 0;
+  ReadyEvent ready[4];
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (done < want && std::chrono::steady_clock::now() < deadline) {
+    inbox.drain([&](CompletionPtr c) {
+      auto* report = dynamic_cast<WriteReport*>(c.get());
+      CHECK(report != nullptr && report->id == id);
+      done += report->datagrams;
+      reports.push_back(*report);
+    });
+    inbox.parker.park(0.05, [&] { return !inbox.empty(); }, ready);
+  }
+  return reports;
+}
+
+TEST(io_thread_sends_datagrams_whole_as_the_peer_reads) {
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) == 0);
+  int on = 1;
+  ioctl(sv[0], FIONBIO, &on);
+  auto inbox = std::make_shared<Inbox>();
+  auto* stream = new Stream(sv[0], 19, inbox, Stream::Kind::unix_datagram);
+  IoThread io;  // not attached: the I/O thread only sends for a Unix datagram socket
+  // More datagrams than the peer's queue holds (net.unix.max_dgram_qlen).
+  std::vector<std::string> sent;
+  std::vector<Submission> batch;
+  for (int i = 0; i < 300; ++i) sent.push_back(random_bytes(static_cast<std::size_t>(i * 53 % 3000), 30u + i));
+  for (const auto& d : sent) batch.push_back({Submission::Kind::datagram, stream, d.data(), d.size()});
+  std::vector<std::string> got;
+  std::thread peer([&] {
+    char buf[4096];
+    while (got.size() < sent.size()) {
+      ssize_t n = recv(sv[1], buf, sizeof buf, 0);
+      if (n < 0) break;
+      got.emplace_back(buf, static_cast<std::size_t>(n));
+      if (got.size() < 30) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a slow reader first
+    }
+  });
+  io.submit(batch.data(), batch.size());
+  std::vector<WriteReport> reports = await_datagrams(*inbox, 19, sent.size());
+  peer.join();
+  CHECK(got == sent);
+  CHECK(reports.size() > 1);  // it waited for the peer at least once
+  for (const auto& r : reports) CHECK(r.datagram_error == 0 && r.written == 0 && r.error == 0);
+  CHECK(io.sends() > 0);
+  let_go(io, stream);
+  close(sv[0]);
+  close(sv[1]);
+}
+
+TEST(failed_datagram_is_reported_in_its_place_and_the_rest_go_on) {
+  int receiver = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int sender = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  Destination to;
+  auto* addr = reinterpret_cast<sockaddr_in*>(&to.address);
+  addr->sin_family = AF_INET;
+  addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  to.length = sizeof *addr;
+  CHECK(bind(receiver, to.sockaddr_ptr(), to.length) == 0);
+  CHECK(getsockname(receiver, reinterpret_cast<sockaddr*>(addr), &to.length) == 0);
+  auto inbox = std::make_shared<Inbox>();
+  auto* stream = new Stream(sender, 20, inbox, Stream::Kind::datagram);
+  IoThread io;
+  // The fourth is too large for UDP (EMSGSIZE), the rest arrive.
+  std::vector<std::string> sent{"one", "", "three", std::string(70000, 'x'), "five", "six"};
+  std::vector<Submission> batch;
+  for (const auto& d : sent) batch.push_back({Submission::Kind::datagram, stream, d.data(), d.size(), -1, 0, to});
+  io.submit(batch.data(), batch.size());
+  std::vector<WriteReport> reports = await_datagrams(*inbox, 20, sent.size());
+  std::size_t done = 0, failed_at = 0;
+  for (const auto& r : reports) {
+    done += r.datagrams;
+    if (r.datagram_error) {
+      CHECK(r.datagram_error == EMSGSIZE);
+      CHECK(failed_at == 0);
+      failed_at = done;  // the report ends at the datagram that failed
+    }
+  }
+  CHECK(done == sent.size());
+  CHECK(failed_at == 4);
+  char buf[100];
+  for (std::size_t i : {0, 1, 2, 4, 5}) {
+    ssize_t n = -1;
+    for (int tries = 0; tries < 100 && n < 0; ++tries) {
+      n = recv(receiver, buf, sizeof buf, 0);
+      if (n < 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    CHECK(std::string(buf, static_cast<std::size_t>(std::max<ssize_t>(n, 0))) == sent[i]);
+  }
+  let_go(io, stream);
+  close(sender);
+  close(receiver);
+}

@@ -19,7 +19,9 @@
 // them (that is the common case, and it costs no hand-off); what a full
 // socket leaves over, the loop submits to the stream's I/O thread, which
 // sends it as the socket drains and reports the progress back (WriteQueue,
-// write_queue.hpp). The loop collects its submissions during an iteration
+// write_queue.hpp). A datagram socket's buffered datagrams go the same way,
+// each with its destination; a report ends at a datagram that failed, so
+// the loop hands each error to the protocol in its place. The loop collects its submissions during an iteration
 // and hands each I/O thread its share in one batch, at most one wake-up.
 // When a send finds the socket full, the I/O thread waits for it to turn
 // writable through a registration of its own, in a second epoll that only
@@ -51,16 +53,18 @@
 namespace pyloop::rt {
 
 // What a loop hands an I/O thread for a stream, in order: bytes to send
-// (after what it handed before), a file span to send (loop.sendfile), the
-// end of that (cancelled), or the stream to forget (IoThread::retire).
+// (after what it handed before), a datagram to send, a file span to send
+// (loop.sendfile), the end of that (cancelled), or the stream to forget
+// (IoThread::retire).
 struct Submission {
-  enum class Kind : std::uint8_t { write, sendfile, stop_sendfile, retire };
+  enum class Kind : std::uint8_t { write, datagram, sendfile, stop_sendfile, retire };
   Kind kind = Kind::write;
   Stream* stream = nullptr;
-  const char* data = nullptr;  // write: kept alive by the loop until reported sent
-  std::size_t length = 0;      // write, sendfile (0: to the file's end)
+  const char* data = nullptr;  // write, datagram: kept alive by the loop until reported sent
+  std::size_t length = 0;      // write, datagram, sendfile (0: to the file's end)
   int file_fd = -1;            // sendfile: kept open by the loop until reported done
   off_t offset = 0;
+  Destination to{};  // datagram
 };
 
 class IoThread {

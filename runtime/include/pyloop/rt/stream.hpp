@@ -38,10 +38,12 @@ class IoThread;
 
 class Stream {
  public:
-  // What the socket is: the I/O thread reads a datagram socket one
-  // datagram per chunk (with its sender), and sends for stream sockets
-  // only (a datagram that would block stays with the loop).
-  enum class Kind : std::uint8_t { stream, datagram };
+  // What the socket is: the I/O thread reads a UDP socket one datagram
+  // per chunk (with its sender), and sends a datagram socket's buffered
+  // datagrams one by one. A Unix datagram socket it does not read: one
+  // datagram there may be larger than a ReadChunk (asyncio reads up to
+  // 256 KiB), so the loop reads it, as asyncio does.
+  enum class Kind : std::uint8_t { stream, datagram, unix_datagram };
 
   Stream(int fd, std::uint64_t id, std::shared_ptr<Inbox> inbox, Kind kind = Kind::stream)
       : _fd(fd), _id(id), _inbox(std::move(inbox)), _kind(kind) {}
@@ -51,8 +53,8 @@ class Stream {
   [[nodiscard]] int fd() const noexcept { return _fd; }
   [[nodiscard]] std::uint64_t id() const noexcept { return _id; }
   [[nodiscard]] Inbox& inbox() const noexcept { return *_inbox; }
-  [[nodiscard]] bool sends() const noexcept { return _kind != Kind::datagram; }
-  [[nodiscard]] bool datagram() const noexcept { return _kind == Kind::datagram; }
+  [[nodiscard]] bool datagram() const noexcept { return _kind != Kind::stream; }
+  [[nodiscard]] bool shares_reads() const noexcept { return _kind != Kind::unix_datagram; }
 
   // Either thread: the right to read the socket now. Never waits.
   bool try_claim() noexcept { return !_read_claim.exchange(true, std::memory_order_acquire); }
