@@ -1,4 +1,4 @@
-"""loop.sendfile() on the I/O thread that shares a transport's socket.
+"""loop.sendfile() and loop.sock_sendfile() on an I/O thread.
 
 asyncio's selector loop sends a file over a transport with os.sendfile()
 from the loop thread, one call per loop iteration while the socket drains.
@@ -9,12 +9,18 @@ has around the send), and the I/O thread calls sendfile(2) as the socket
 drains, page cache to socket, reporting the bytes sent. Without an I/O
 thread the send is asyncio's own. Arguments are checked, errors raised and
 the file position left as asyncio's sock_sendfile does.
+
+sock_sendfile() on a plain socket lends the socket to an I/O thread for the
+call (SocketLoan) and has it send the span the same way, where asyncio
+sends from the loop thread, one os.sendfile() per loop iteration.
 """
 
 import errno
 import io
 import os
 from asyncio import exceptions
+
+from . import _native
 
 
 class FileSend:
@@ -48,7 +54,56 @@ class FileSend:
         return exc
 
 
+class SocketLoan:
+    """A socket lent to an I/O thread for one sock_sendfile(): a duplicate
+    of the caller's fd, so that closing theirs meanwhile can never leave the
+    I/O thread sending on another socket that got the same number."""
+
+    def __init__(self, loop, sock):
+        self._loop = loop
+        self._sock_fd = os.dup(sock.fileno())
+        self._io_file = None  # the FileSend under way
+
+    def _io_written(self, written, errno, file_sent, file_done, file_errno):
+        if self._io_file is not None and (file_sent or file_done):
+            self._io_file.progress(file_sent, file_done, file_errno)
+
+    def close(self):
+        _native._end_socket_loan(self)
+        os.close(self._sock_fd)
+
+
+def file_of(file):
+    """The file's fd, as asyncio's _sock_sendfile_native checks it."""
+    try:
+        fileno = file.fileno()
+    except (AttributeError, io.UnsupportedOperation):
+        raise exceptions.SendfileNotAvailableError("not a regular file") from None
+    try:
+        size = os.fstat(fileno).st_size
+    except OSError:
+        raise exceptions.SendfileNotAvailableError("not a regular file") from None
+    return fileno, size
+
+
 class SendfileMethods:
+    async def _sock_sendfile_native(self, sock, file, offset, count):
+        # sock_sendfile has made asyncio's checks of sock and the arguments.
+        fileno, size = file_of(file)
+        if not (count or size):
+            return 0  # an empty file
+        try:
+            loan = SocketLoan(self, sock)
+        except OSError:  # a closed socket, say: asyncio's path says what is wrong
+            return await super()._sock_sendfile_native(sock, file, offset, count)
+        try:
+            if not (_native._lend_socket(loan, self) and _native._loan_sendfile(loan, fileno, offset, count or 0)):
+                return await super()._sock_sendfile_native(sock, file, offset, count)
+            loan._io_file = send = FileSend(self.create_future())
+            return await self._file_sent(send, lambda: _native._loan_sendfile_stop(loan), fileno, offset)
+        finally:
+            loan.close()
+
     async def _sendfile_native(self, transp, file, offset, count):
         # asyncio's steps around the send (selector_events), with the send
         # itself on the transport's I/O thread when it has one.
@@ -72,14 +127,7 @@ class SendfileMethods:
         if self._debug and sock.gettimeout() != 0:
             raise ValueError("the socket must be non-blocking")
         self._check_sendfile_params(sock, file, offset, count)
-        try:
-            fileno = file.fileno()
-        except (AttributeError, io.UnsupportedOperation):
-            raise exceptions.SendfileNotAvailableError("not a regular file") from None
-        try:
-            size = os.fstat(fileno).st_size
-        except OSError:
-            raise exceptions.SendfileNotAvailableError("not a regular file") from None
+        fileno, size = file_of(file)
         if not (count or size):
             return 0  # an empty file
         send = FileSend(self.create_future())
@@ -87,13 +135,21 @@ class SendfileMethods:
             return await self.sock_sendfile(sock, file, offset, count, fallback=False)
         transp._io_file = send
         try:
+            return await self._file_sent(send, transp._io_sendfile_stop, fileno, offset)
+        finally:
+            transp._io_file = None
+
+    async def _file_sent(self, send, stop, fileno, offset):
+        """Waits for the I/O thread to finish `send`, a span of fileno from
+        offset; stop() ends it early. What sock_sendfile returns or raises."""
+        try:
             await send.future
         except exceptions.CancelledError:
             # The I/O thread may still read the file: stop it and wait for it
             # to say so, whatever else is cancelled meanwhile. The file
             # position stays where it was, as asyncio leaves it when cancelled.
             if not send.over:
-                transp._io_sendfile_stop()
+                stop()
             while not send.over:
                 send.future = self.create_future()
                 try:
@@ -101,8 +157,6 @@ class SendfileMethods:
                 except exceptions.CancelledError:
                     pass
             raise
-        finally:
-            transp._io_file = None
         if send.sent > 0:
             os.lseek(fileno, offset + send.sent, os.SEEK_SET)
         if send.error:

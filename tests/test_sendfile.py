@@ -1,6 +1,7 @@
-"""loop.sendfile() over a socket transport. On pyloop with an I/O thread (the
-suite's setting) the I/O thread sends the file (pyloop/_sendfile.py); on
-asyncio's loop, os.sendfile() runs on the loop thread. Both must send the
+"""loop.sendfile() over a socket transport, and loop.sock_sendfile() on a
+plain socket. On pyloop with an I/O thread (the suite's setting) the I/O
+thread sends the file (pyloop/_sendfile.py); on asyncio's loop,
+os.sendfile() runs on the loop thread. Both must send the
 same bytes, in order with the writes around them, leave the file position
 where asyncio leaves it, and stop cleanly when cancelled or when the peer
 goes away. (CPython's test_sendfile runs against pyloop too, from
@@ -13,7 +14,7 @@ import tempfile
 
 import pytest
 from conftest import fd_count
-from test_io_writes import connected_pair, slow_reader
+from test_io_writes import connected_pair, slow_reader, tcp_pair
 
 import pyloop
 from pyloop import _native
@@ -188,3 +189,89 @@ def test_abort_as_sendfile_starts_ends_it_with_connection_error(body_file):
         run(loop, main())
     finally:
         loop.close()
+
+
+def sock_pair():
+    ours, peer = tcp_pair()
+    ours.setblocking(False)
+    return ours, peer
+
+
+def test_sock_sendfile_sends_the_span_between_other_sends(loop, body_file):
+    body, file = body_file
+
+    async def main():
+        ours, peer = sock_pair()
+        reader = loop.run_in_executor(None, slow_reader, peer)
+        await loop.sock_sendall(ours, b"head")
+        sent = await loop.sock_sendfile(ours, file, offset=1000, count=5 << 20)
+        position = file.tell()
+        await loop.sock_sendall(ours, b"tail")
+        ours.shutdown(socket.SHUT_WR)
+        got = await reader
+        ours.close()
+        peer.close()
+        return sent, position, got
+
+    (sent, position, got), io_sends = run(loop, main())
+    assert sent == 5 << 20
+    assert position == 1000 + (5 << 20)
+    assert got == b"head" + body[1000 : 1000 + (5 << 20)] + b"tail"
+    if isinstance(loop, pyloop.Loop) and _native.io_stats()["threads"]:
+        assert io_sends > 0
+
+
+def test_cancelled_sock_sendfile_stops_and_sends_follow(loop, body_file):
+    body, file = body_file
+
+    async def main():
+        ours, peer = sock_pair()
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+        task = asyncio.ensure_future(loop.sock_sendfile(ours, file, offset=100))
+        await asyncio.sleep(0.05)  # the socket is full, the peer does not read
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        position = file.tell()
+        reader = loop.run_in_executor(None, slow_reader, peer, 0)
+        await loop.sock_sendall(ours, b"after")
+        ours.shutdown(socket.SHUT_WR)
+        got = await reader
+        ours.close()
+        peer.close()
+        return position, got
+
+    (position, got), _ = run(loop, main())
+    assert position == 0  # asyncio leaves the file position alone when cancelled
+    sent = len(got) - len(b"after")
+    assert 0 < sent < len(body) - 100
+    assert got == body[100 : 100 + sent] + b"after"
+
+
+def test_sock_sendfile_to_a_vanished_peer_raises(loop, body_file):
+    _, file = body_file
+
+    async def main():
+        ours, peer = sock_pair()
+        task = asyncio.ensure_future(loop.sock_sendfile(ours, file))
+        await asyncio.sleep(0.05)
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+        peer.close()  # a reset
+        with pytest.raises(ConnectionError):
+            await asyncio.wait_for(task, 10)
+        ours.close()
+
+    run(loop, main())
+
+
+def test_sock_sendfile_of_nothing_and_of_no_file(loop):
+    async def main():
+        ours, peer = sock_pair()
+        with tempfile.TemporaryFile() as empty:
+            assert await loop.sock_sendfile(ours, empty) == 0
+        with pytest.raises(asyncio.SendfileNotAvailableError):
+            await loop.sock_sendfile(ours, object(), fallback=False)
+        ours.close()
+        peer.close()
+
+    run(loop, main())
