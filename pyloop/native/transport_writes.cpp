@@ -99,6 +99,8 @@ bool loop_sends(const LoopState& s, int fd) {
 }
 
 // pin_new_writes for a datagram transport: its buffer's (data, addr) pairs.
+// An entry whose address the I/O thread can't take, once it is the first
+// not sent, makes asyncio's _sendto_ready send from the loop thread.
 int pin_new_datagrams(StreamLink& link, Batch& batch) {
   PyObject* self = link.transport;
   if (loop_sends(*link.loop, link.stream->fd())) return 0;
@@ -137,12 +139,12 @@ int pin_new_datagrams(StreamLink& link, Batch& batch) {
 // Pins the transport's buffer entries not handed over yet and adds them to
 // `batch`. -1 with an exception set only for errors the loop must raise.
 int pin_new_writes(StreamLink& link, Batch& batch) {
-  if (link.stream->datagram()) return pin_new_datagrams(link, batch);
   PyObject* self = link.transport;
   PyObject* lost = PyObject_GetAttr(self, names().conn_lost);
   int is_lost = lost ? PyObject_IsTrue(lost) : -1;
   Py_XDECREF(lost);
   if (is_lost) return is_lost < 0 ? -1 : 0;  // asyncio sends nothing more once it is lost
+  if (link.stream->datagram()) return pin_new_datagrams(link, batch);
   PyObject* buffer = PyObject_GetAttr(self, names().buffer);
   if (!buffer) return -1;
   Py_ssize_t count = PyObject_Length(buffer);
