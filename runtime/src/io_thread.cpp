@@ -182,7 +182,11 @@ void IoThread::take_writable() {
   } while (n == 64);
 }
 
-void IoThread::report(Stream& stream, const WriteReport& progress) {
+void IoThread::report(Stream& stream, WriteReport progress) {
+  // A file span's progress goes to the loop with its end: the loop needs
+  // only the total, and a report per chunk would wake it for nothing.
+  stream.file_sent += std::exchange(progress.file_sent, 0);
+  if (progress.file_done) progress.file_sent = std::exchange(stream.file_sent, 0);
   if (!progress.written && !progress.error && !progress.file_sent && !progress.file_done && !progress.datagrams) return;
   // A report ends at a failed datagram: later ones start the next.
   if (!stream.report || (stream.report->datagram_error && progress.datagrams)) {

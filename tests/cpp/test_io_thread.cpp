@@ -194,6 +194,7 @@ static WriteReport await_reports(Inbox& inbox, std::uint64_t id, Until until) {
     inbox.drain([&](CompletionPtr c) {
       auto* report = dynamic_cast<WriteReport*>(c.get());
       CHECK(report != nullptr && report->id == id);
+      CHECK(report->file_sent == 0 || report->file_done);  // a file span's progress comes with its end
       total.written += report->written;
       total.file_sent += report->file_sent;
       total.file_done = total.file_done || report->file_done;

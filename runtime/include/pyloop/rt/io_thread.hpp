@@ -100,7 +100,7 @@ class IoThread {
   void write(Stream& stream);
   void wait_writable(Stream& stream);
   void take_writable();
-  void report(Stream& stream, const WriteReport& progress);
+  void report(Stream& stream, WriteReport progress);
   void take_submissions();
   void flush();
 

@@ -99,6 +99,7 @@ class Stream {
   WriteQueue writes;
   WriteReport* report = nullptr;  // this reactor iteration's, not yet handed over
   int write_error = 0;            // a send failed (errno): later writes are dropped
+  std::size_t file_sent = 0;      // of the file span, not reported yet (reported with its end)
   bool write_due = false;         // queued for a send attempt this iteration
 
  private:

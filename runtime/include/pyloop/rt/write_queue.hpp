@@ -32,7 +32,7 @@ struct WriteReport final : Completion {
   std::size_t written = 0;  // bytes of memory spans sent
   int error = 0;            // errno of a failed send: the stream writes no more,
                             // and the loop releases everything it pinned
-  std::size_t file_sent = 0;
+  std::size_t file_sent = 0;  // bytes of the file span sent: reported with its end only
   bool file_done = false;  // the file span is over: sent, at its file's end, stopped or failed
   int file_error = 0;      // why it failed (errno), if it did
   std::size_t datagrams = 0;  // datagrams done: sent, or (the last one) failed
