@@ -45,7 +45,7 @@ async def send_once(path, size):
     ours.setblocking(False)
     reader = threading.Thread(target=drain, args=(peer,))
     reader.start()
-    with open(path, "rb") as file:
+    with open(path, "rb") as file:  # noqa: ASYNC230 (before the measured call)
         cpu, wall = time.thread_time(), time.perf_counter()
         sent = await loop.sock_sendfile(ours, file, 0, size, fallback=False)
         cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
