@@ -92,7 +92,11 @@ class _SocketTransport(_SharedSocket, _native._make_transport_core(selector_even
     26.0k -> 42.4k requests/s at one connection, 41k -> 141k at six; 100 KiB
     messages 10.2k -> 18.8k requests/s. When a read fills its 64 KiB, the
     native read sizes the rest from FIONREAD (up to 256 KiB in all), so a
-    large message still reaches data_received in one piece.
+    large message still reaches data_received in one piece. (Reading 256 KiB
+    at once only on connections that carry large messages does not help:
+    glibc maps each such block, shrinking it keeps it mapped, and freeing the
+    shrunk block never raises glibc's dynamic mmap threshold, so every read
+    costs mmap, mremap and munmap, as strace shows.)
     """
 
     max_size = 64 * 1024
