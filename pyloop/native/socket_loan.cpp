@@ -36,8 +36,8 @@ PyMethodDef functions[] = {
     {"_lend_socket", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(lend_socket)), METH_FASTCALL,
      "Lets an I/O thread send on the loan's socket; whether one does."},
     {"_end_socket_loan", end_socket_loan, METH_O, "Takes the loan's socket back from its I/O thread."},
-    {"_loan_sendfile", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(loan_sendfile)), METH_FASTCALL,
-     "Has the I/O thread send a span of a file on the loan's socket."},
+    {"_loan_sendfile", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(loan_sendfile)),
+     METH_FASTCALL, "Has the I/O thread send a span of a file on the loan's socket."},
     {"_loan_sendfile_stop", loan_sendfile_stop, METH_O, "Ends that span early."},
     {nullptr, nullptr, 0, nullptr},
 };

@@ -263,7 +263,8 @@ int fast_send_allowed(PyObject* self, DatagramFields& f, PyObject* data, PyObjec
 
 // asyncio's sendto, which may add to the buffer: that goes to the I/O
 // thread, when one shares the socket, with this iteration's submissions.
-PyObject* buffered_sendto(PyObject* self, PyObject* const* args, Py_ssize_t given, PyObject* kwnames = nullptr) {
+PyObject* buffered_sendto(PyObject* self, PyObject* const* args, Py_ssize_t given,
+                          PyObject* kwnames = nullptr) {
   PyObject* r = call_next_method(DatagramCoreType, self, "sendto", args, given, kwnames);
   if (r) note_buffered_write(self);
   return r;
@@ -312,7 +313,8 @@ PyMethodDef methods[] = {
     {"_detach_stream", detach_stream, METH_NOARGS, "Takes the socket back from the I/O thread."},
     {"_deliver_backlog", deliver_backlog, METH_NOARGS, "Hands datagrams held while paused to the protocol."},
     {"_held_reads", held_reads, METH_NOARGS, "Whether datagrams are held for the protocol."},
-    {"sendto", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(sendto)), METH_FASTCALL | METH_KEYWORDS,
+    {"sendto", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(sendto)),
+     METH_FASTCALL | METH_KEYWORDS,
      "Send data to addr, or to the remote address (asyncio.DatagramTransport.sendto)."},
     {nullptr, nullptr, 0, nullptr},
 };

@@ -111,8 +111,8 @@ int pin_new_datagrams(StreamLink& link, Batch& batch) {
     PyObject* entry = PySequence_GetItem(buffer, i);
     rt::Destination to;
     Py_buffer view;
-    int ok = !entry ? -1 : !PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 2 ? 0
-                                                       : datagram_destination(self, PyTuple_GET_ITEM(entry, 1), &to);
+    bool pair = entry && PyTuple_Check(entry) && PyTuple_GET_SIZE(entry) == 2;
+    int ok = !entry ? -1 : pair ? datagram_destination(self, PyTuple_GET_ITEM(entry, 1), &to) : 0;
     if (ok > 0 && PyObject_GetBuffer(PyTuple_GET_ITEM(entry, 0), &view, PyBUF_SIMPLE) < 0) {
       PyErr_Clear();
       ok = 0;  // asyncio's _sendto_ready will say what is wrong with it
@@ -224,7 +224,8 @@ void forget_writes(StreamLink& link) {
 
 bool take_transport_writer(LoopState& s, int fd, PyObject* callback) {
   if (s.stream_fds.empty() || !PyCFunction_Check(callback)) return false;
-  if (PyCFunction_GET_FUNCTION(callback) != io_write_ready && PyCFunction_GET_FUNCTION(callback) != datagram_sendto_ready)
+  if (PyCFunction_GET_FUNCTION(callback) != io_write_ready &&
+      PyCFunction_GET_FUNCTION(callback) != datagram_sendto_ready)
     return false;
   auto it = s.stream_fds.find(fd);
   if (it == s.stream_fds.end() || PyCFunction_GET_SELF(callback) != it->second->transport) return false;

@@ -187,7 +187,9 @@ void IoThread::report(Stream& stream, WriteReport progress) {
   // only the total, and a report per chunk would wake it for nothing.
   stream.file_sent += std::exchange(progress.file_sent, 0);
   if (progress.file_done) progress.file_sent = std::exchange(stream.file_sent, 0);
-  if (!progress.written && !progress.error && !progress.file_sent && !progress.file_done && !progress.datagrams) return;
+  if (!progress.written && !progress.error && !progress.file_sent && !progress.file_done &&
+      !progress.datagrams)
+    return;
   // A report ends at a failed datagram: later ones start the next.
   if (!stream.report || (stream.report->datagram_error && progress.datagrams)) {
     stream.report = new WriteReport;

@@ -21,7 +21,9 @@ bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 int WriteQueue::send(int fd, WriteReport& report) noexcept {
   while (!_spans.empty()) {
     const Span& front = _spans.front();
-    int err = front.datagram ? send_datagram(fd, report) : front.data ? send_memory(fd, report) : send_file(fd, report);
+    int err = front.datagram ? send_datagram(fd, report)
+              : front.data   ? send_memory(fd, report)
+                             : send_file(fd, report);
     if (err) return err;
   }
   return 0;
@@ -30,7 +32,8 @@ int WriteQueue::send(int fd, WriteReport& report) noexcept {
 int WriteQueue::send_memory(int fd, WriteReport& report) noexcept {
   iovec iov[max_iov];
   std::size_t count = 0;
-  for (auto it = _spans.begin(); it != _spans.end() && it->data && !it->datagram && count < max_iov; ++it, ++count) {
+  for (auto it = _spans.begin(); it != _spans.end() && it->data && !it->datagram && count < max_iov;
+       ++it, ++count) {
     std::size_t skip = count == 0 ? _front_sent : 0;
     // sendmsg() only reads the spans; iovec has no const member.
     iov[count] = {const_cast<char*>(it->data + skip), it->length - skip};
@@ -61,8 +64,9 @@ int WriteQueue::send_memory(int fd, WriteReport& report) noexcept {
 
 int WriteQueue::send_datagram(int fd, WriteReport& report) noexcept {
   const Span& span = _spans.front();
-  ssize_t n = span.to.length ? sendto(fd, span.data, span.length, MSG_NOSIGNAL, span.to.sockaddr_ptr(), span.to.length)
-                             : ::send(fd, span.data, span.length, MSG_NOSIGNAL);
+  ssize_t n = span.to.length
+                  ? sendto(fd, span.data, span.length, MSG_NOSIGNAL, span.to.sockaddr_ptr(), span.to.length)
+                  : ::send(fd, span.data, span.length, MSG_NOSIGNAL);
   if (n < 0 && errno == EINTR) return 0;
   if (n < 0 && would_block(errno)) return EAGAIN;
   ++report.datagrams;
@@ -100,7 +104,8 @@ bool WriteQueue::stop_file() noexcept {
 }
 
 void WriteQueue::clear(WriteReport& report) noexcept {
-  if (std::any_of(_spans.begin(), _spans.end(), [](const Span& s) { return s.data == nullptr && !s.datagram; }))
+  if (std::any_of(_spans.begin(), _spans.end(),
+                  [](const Span& s) { return s.data == nullptr && !s.datagram; }))
     report.file_done = true;
   _spans.clear();
   _front_sent = 0;

@@ -504,7 +504,8 @@ TEST(io_thread_sends_datagrams_whole_as_the_peer_reads) {
   // More datagrams than the peer's queue holds (net.unix.max_dgram_qlen).
   std::vector<std::string> sent;
   std::vector<Submission> batch;
-  for (int i = 0; i < 300; ++i) sent.push_back(random_bytes(static_cast<std::size_t>(i * 53 % 3000), 30u + i));
+  for (int i = 0; i < 300; ++i)
+    sent.push_back(random_bytes(static_cast<std::size_t>(i * 53 % 3000), 30u + i));
   for (const auto& d : sent) batch.push_back({Submission::Kind::datagram, stream, d.data(), d.size()});
   std::vector<std::string> got;
   std::thread peer([&] {
@@ -544,7 +545,8 @@ TEST(failed_datagram_is_reported_in_its_place_and_the_rest_go_on) {
   // The fourth is too large for UDP (EMSGSIZE), the rest arrive.
   std::vector<std::string> sent{"one", "", "three", std::string(70000, 'x'), "five", "six"};
   std::vector<Submission> batch;
-  for (const auto& d : sent) batch.push_back({Submission::Kind::datagram, stream, d.data(), d.size(), -1, 0, to});
+  for (const auto& d : sent)
+    batch.push_back({Submission::Kind::datagram, stream, d.data(), d.size(), -1, 0, to});
   io.submit(batch.data(), batch.size());
   std::vector<WriteReport> reports = await_datagrams(*inbox, 20, sent.size());
   std::size_t done = 0, failed_at = 0;

@@ -21,8 +21,9 @@
 // sends it as the socket drains and reports the progress back (WriteQueue,
 // write_queue.hpp). A datagram socket's buffered datagrams go the same way,
 // each with its destination; a report ends at a datagram that failed, so
-// the loop hands each error to the protocol in its place. The loop collects its submissions during an iteration
-// and hands each I/O thread its share in one batch, at most one wake-up.
+// the loop hands each error to the protocol in its place. The loop
+// collects its submissions during an iteration and hands each I/O thread
+// its share in one batch, at most one wake-up.
 // When a send finds the socket full, the I/O thread waits for it to turn
 // writable through a registration of its own, in a second epoll that only
 // it touches (`_write_waits`, itself watched by the thread's reactor): one

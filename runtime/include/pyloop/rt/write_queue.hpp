@@ -44,7 +44,9 @@ struct WriteReport final : Completion {
 struct Destination {
   sockaddr_in6 address{};
   socklen_t length = 0;
-  [[nodiscard]] const sockaddr* sockaddr_ptr() const noexcept { return reinterpret_cast<const sockaddr*>(&address); }
+  [[nodiscard]] const sockaddr* sockaddr_ptr() const noexcept {
+    return reinterpret_cast<const sockaddr*>(&address);
+  }
 };
 
 class WriteQueue {
