@@ -43,6 +43,13 @@ def run(loop, coro):
     return result, sends() - sent_before
 
 
+def assert_prefix_then_after(got, body, offset):
+    """A cancelled send from offset: part of the file, then b"after"."""
+    sent = len(got) - len(b"after")
+    assert 0 < sent < len(body) - offset
+    assert got == body[offset : offset + sent] + b"after"
+
+
 def test_sendfile_follows_the_queued_bytes_and_moves_the_file_position(loop, body_file):
     body, file = body_file
     head = os.urandom(4 << 20)
@@ -110,9 +117,7 @@ def test_cancelled_sendfile_stops_and_writes_follow(loop, body_file):
     (position, got), _ = run(loop, main())
     # asyncio leaves the file position alone when cancelled.
     assert position == 100
-    sent = len(got) - len(b"after")
-    assert 0 < sent < len(body) - 100
-    assert got == body[100 : 100 + sent] + b"after"
+    assert_prefix_then_after(got, body, 100)
 
 
 def test_peer_gone_during_sendfile_raises(loop, body_file):
@@ -243,9 +248,7 @@ def test_cancelled_sock_sendfile_stops_and_sends_follow(loop, body_file):
 
     (position, got), _ = run(loop, main())
     assert position == 0  # asyncio leaves the file position alone when cancelled
-    sent = len(got) - len(b"after")
-    assert 0 < sent < len(body) - 100
-    assert got == body[100 : 100 + sent] + b"after"
+    assert_prefix_then_after(got, body, 100)
 
 
 def test_sock_sendfile_to_a_vanished_peer_raises(loop, body_file):

@@ -243,6 +243,19 @@ PyObject* read_ready(PyObject* self, PyObject*) {
   Py_RETURN_NONE;
 }
 
+// Where a datagram for addr goes without the socket module: the connected
+// peer (1, *connected set) or a numeric IPv4/IPv6 address (1, *sa and *len
+// set). 0 for an address only the socket module resolves, -1 on error.
+int native_destination(PyObject* self, DatagramFields& f, int fd, PyObject* addr, int* connected,
+                       sockaddr_storage* sa, socklen_t* len) {
+  *connected = is_connected(self, f);
+  if (*connected != 0) return *connected;
+  int family = family_of(f, fd);
+  if (family < 0) return -1;
+  if (family != AF_INET && family != AF_INET6) return 0;
+  return numeric_sockaddr(f.addresses, family, addr, sa, len) ? 1 : 0;
+}
+
 // Whether sendto(data, addr) may send at once here: bytes-like data, a live
 // transport with an empty buffer, and an address asyncio would accept as it
 // is. 1 yes (with *connected, or *sa/*len set), 0 take asyncio's path, -1 error.
@@ -254,11 +267,7 @@ int fast_send_allowed(PyObject* self, DatagramFields& f, PyObject* data, PyObjec
     if (r != 0) return r < 0 ? -1 : 0;
   }
   if (!f.address || !(f.address == Py_None || addr == Py_None || addr == f.address)) return 0;
-  *connected = is_connected(self, f);
-  if (*connected != 0) return *connected;
-  int family = family_of(f, fd);
-  if (family < 0) return -1;
-  return (family == AF_INET || family == AF_INET6) && numeric_sockaddr(f.addresses, family, addr, sa, len) ? 1 : 0;
+  return native_destination(self, f, fd, addr, connected, sa, len);
 }
 
 // asyncio's sendto, which may add to the buffer: that goes to the I/O
@@ -329,21 +338,15 @@ PyObject* datagram_sendto_ready(PyObject* self, PyObject*) {
 
 int datagram_destination(PyObject* self, PyObject* addr, rt::Destination* to) {
   DatagramFields& f = fields_of(self);
-  int connected = is_connected(self, f);
-  if (connected != 0) {
-    to->length = 0;  // send() to the peer, as asyncio's _sendto_ready does
-    return connected;
-  }
   int fd = fd_of(f);
-  int family = fd < 0 ? -1 : family_of(f, fd);
-  if (family < 0) return -1;
+  if (fd < 0) return -1;
+  int connected = 0;
   sockaddr_storage sa;
   socklen_t len = 0;
-  if ((family != AF_INET && family != AF_INET6) || !numeric_sockaddr(f.addresses, family, addr, &sa, &len) ||
-      len > sizeof to->address)
-    return 0;
+  int found = native_destination(self, f, fd, addr, &connected, &sa, &len);
+  if (found <= 0 || len > sizeof to->address) return found < 0 ? -1 : 0;
   std::memcpy(&to->address, &sa, len);
-  to->length = len;
+  to->length = len;  // 0 when connected: send() to the peer, as asyncio's _sendto_ready does
   return 1;
 }
 

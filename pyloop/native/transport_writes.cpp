@@ -89,6 +89,19 @@ void release_sent(StreamLink& link, std::size_t written) {
     release_front(link);
 }
 
+// transport.<method>(*args) from the ready queue. Takes the args, new
+// references (null where making one failed: then -1).
+template <std::size_t N>
+int schedule_report(LoopCoreObject* loop, PyObject* transport, PyObject* method_name, PyObject* (&args)[N]) {
+  PyObject* method = PyObject_GetAttr(transport, method_name);
+  int rc = -1;
+  if (method && std::none_of(std::begin(args), std::end(args), [](PyObject* a) { return a == nullptr; }))
+    rc = schedule_call(loop, method, args, N);
+  Py_XDECREF(method);
+  for (PyObject* a : args) Py_XDECREF(a);
+  return rc;
+}
+
 using Batch = std::vector<std::pair<rt::IoThread*, rt::Submission>>;
 
 // Whether the loop's own epoll watches fd for a writer: asyncio's
@@ -195,22 +208,12 @@ int deliver_write_report(LoopCoreObject* loop, rt::CompletionPtr c) {
   if (it == loop->state->streams.end()) return 0;  // its transport is gone
   if (it->second->stream->datagram()) {
     PyObject* args[] = {PyLong_FromSize_t(report.datagrams), PyLong_FromLong(report.datagram_error)};
-    PyObject* method = PyObject_GetAttr(it->second->transport, names().io_datagrams_sent);
-    int rc = method && args[0] && args[1] ? schedule_call(loop, method, args, 2) : -1;
-    Py_XDECREF(method);
-    for (PyObject* a : args) Py_XDECREF(a);
-    return rc;
+    return schedule_report(loop, it->second->transport, names().io_datagrams_sent, args);
   }
   PyObject* args[] = {PyLong_FromSize_t(report.written), PyLong_FromLong(report.error),
                       PyLong_FromSize_t(report.file_sent), PyBool_FromLong(report.file_done),
                       PyLong_FromLong(report.file_error)};
-  PyObject* method = PyObject_GetAttr(it->second->transport, names().io_written);
-  int rc = -1;
-  if (method && std::none_of(std::begin(args), std::end(args), [](PyObject* a) { return a == nullptr; }))
-    rc = schedule_call(loop, method, args, std::size(args));
-  Py_XDECREF(method);
-  for (PyObject* a : args) Py_XDECREF(a);
-  return rc;
+  return schedule_report(loop, it->second->transport, names().io_written, args);
 }
 
 void forget_writes(StreamLink& link) {
