@@ -21,6 +21,7 @@
 #include "pyloop/rt/parker.hpp"
 #include "pyloop/rt/remote_queue.hpp"
 #include "pyloop/rt/ring_queue.hpp"
+#include "pyloop/rt/spin_policy.hpp"
 #include "pyloop/rt/timer_heap.hpp"
 
 namespace pyloop::py {
@@ -64,6 +65,8 @@ struct LoopState {
   std::vector<std::pair<rt::IoThread*, rt::Submission>> write_batch;
   std::vector<rt::Submission> write_run;  // scratch for the hand-over
   rt::ReadyEvent ready_fds[256];
+  // How long the loop polls before it parks (run_loop.cpp).
+  rt::SpinPolicy spin = rt::SpinPolicy::from_environment();
 
   // Work from other threads: call_soon_threadsafe handles or native results.
   [[nodiscard]] bool has_remote_work() const noexcept { return !remote.empty() || !inbox->empty(); }

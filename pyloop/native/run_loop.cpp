@@ -43,19 +43,35 @@ void prune_cancelled_timers(LoopState& s) {
   }
 }
 
-// Parks until a wake-up, a watched fd or the deadline (timeout 0: polls the
-// watched fds), then queues the ready fds' callbacks. Returns -1 when a
-// signal handler raised.
+// Polls for up to the spin policy's window, then parks until a wake-up, a
+// watched fd or the deadline (timeout 0: polls the watched fds once), then
+// queues the ready fds' callbacks. Returns -1 when a signal handler raised.
 int wait_for_work(LoopCoreObject* self, double timeout) {
   LoopState& s = *self->state;
-  int n;
+  auto has_work = [&s] { return s.has_remote_work(); };
+  int n = 0;
+  bool park = true;
   if (timeout == 0.0) {
     // A poll returns at once; keeping the interpreter saves two hand-overs.
     n = s.parker.park(0.0, [] { return false; }, s.ready_fds);
-  } else {
+    park = false;
+  } else if (double window = s.spin.window(); window > 0.0) {
+    double spin_for = timeout < 0.0 ? window : std::min(window, timeout);
     Py_BEGIN_ALLOW_THREADS
-    n = s.parker.park(timeout, [&s] { return s.has_remote_work(); }, s.ready_fds);
+    n = s.parker.spin(spin_for, has_work, s.ready_fds);
     Py_END_ALLOW_THREADS
+    // A signal that came while spinning interrupted no wait: its Python
+    // handler runs now, before the park that it would not end.
+    if (PyErr_CheckSignals() < 0) return -1;
+    park = n == 0 && !s.has_remote_work() && (timeout < 0.0 || spin_for < timeout);
+    if (park && timeout > 0.0) timeout -= spin_for;
+  }
+  if (park) {
+    double parked_at = s.spin.enabled() ? rt::monotonic_seconds() : 0.0;
+    Py_BEGIN_ALLOW_THREADS
+    n = s.parker.park(timeout, has_work, s.ready_fds);
+    Py_END_ALLOW_THREADS
+    if (s.spin.enabled()) s.spin.parked(rt::monotonic_seconds() - parked_at);
   }
   // A signal interrupted the wait: run Python-level handlers now, as
   // asyncio's select() does, so Ctrl+C reaches the loop at once.

@@ -124,3 +124,37 @@ TEST(parker_reports_watched_fds_and_not_its_wakeups) {
   close(again[1]);
   close(fds[1]);
 }
+
+TEST(spin_returns_a_fd_that_turns_ready_while_it_polls) {
+  Parker parker;
+  int fds[2];
+  CHECK(pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0);
+  CHECK(parker.watch(fds[0], pyloop::rt::readable) == 0);
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    CHECK(write(fds[1], "x", 1) == 1);
+  });
+  auto t0 = Clock::now();
+  CHECK(parker.spin(10.0, [] { return false; }, ready) == 1);
+  CHECK(seconds_since(t0) < 5.0);
+  CHECK(ready[0].token == static_cast<std::uint64_t>(fds[0]));
+  writer.join();
+  close(fds[0]);
+  close(fds[1]);
+}
+
+TEST(spin_stops_for_pending_work_and_gives_up_after_its_time) {
+  Parker parker;
+  std::atomic<bool> work{false};
+  std::thread producer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    work.store(true);  // no unpark(): a spinning owner is not parked
+  });
+  auto t0 = Clock::now();
+  CHECK(parker.spin(10.0, [&] { return work.load(); }, ready) == 0);
+  CHECK(seconds_since(t0) < 5.0);
+  producer.join();
+  t0 = Clock::now();
+  CHECK(parker.spin(0.02, [] { return false; }, ready) == 0);
+  CHECK(seconds_since(t0) >= 0.02);
+}

@@ -15,11 +15,14 @@
 // operations rather than fences, because ThreadSanitizer models only these.)
 #pragma once
 
+#include <sched.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
 
+#include "pyloop/rt/clock.hpp"
 #include "pyloop/rt/reactor.hpp"
 
 namespace pyloop::rt {
@@ -57,6 +60,22 @@ class Parker {
     int n = wait(timeout, ready);
     _parked.store(false, std::memory_order_relaxed);
     return n;
+  }
+
+  // Owner only. Polls the watched fds without blocking, yielding the core
+  // between polls to any thread waiting for it, until one is ready,
+  // has_work() reports work (it then reads the producers' state the same
+  // way as for park(); no wake-up is published meanwhile) or `seconds` have
+  // passed. Fills `ready` as park() does; returns the number of ready fds
+  // (0 when work or the time ran out), or -errno.
+  template <class HasWork>
+  int spin(double seconds, HasWork&& has_work, std::span<ReadyEvent> ready) {
+    double end = monotonic_seconds() + seconds;
+    do {
+      if (int n = wait(0.0, ready); n != 0 || has_work()) return n;
+      sched_yield();
+    } while (monotonic_seconds() < end);
+    return 0;
   }
 
   // Any thread. Call after publishing, with a seq_cst write, the work the
