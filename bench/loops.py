@@ -31,10 +31,19 @@ _FACTORIES = {
     # may use (none when the benchmark pins the server to one core).
     "pyloop-io0": _module_factory("pyloop", "new_event_loop"),
     "pyloop-io1": _module_factory("pyloop", "new_event_loop"),
+    # pyloop parking at once when idle, and polling up to 50 or 200 us first
+    # (PYLOOP_SPIN_US; the default is 100 on two or more cores).
+    "pyloop-spin0": _module_factory("pyloop", "new_event_loop"),
+    "pyloop-spin50": _module_factory("pyloop", "new_event_loop"),
+    "pyloop-spin200": _module_factory("pyloop", "new_event_loop"),
 }
 
 # Environment a loop's process needs.
-_ENV = {"pyloop-io0": {"PYLOOP_IO_THREADS": "0"}, "pyloop-io1": {"PYLOOP_IO_THREADS": "1"}}
+_ENV = {
+    "pyloop-io0": {"PYLOOP_IO_THREADS": "0"},
+    "pyloop-io1": {"PYLOOP_IO_THREADS": "1"},
+    **{f"pyloop-spin{us}": {"PYLOOP_SPIN_US": str(us)} for us in (0, 50, 200)},
+}
 
 def _native_server():
     if not NATIVE_SERVER.exists():

@@ -1,5 +1,6 @@
 // Parks the loop thread in the kernel until another thread has work for it,
-// a watched fd is ready, or the next timer is due.
+// a watched fd is ready, or the next timer is due; or polls for those for a
+// while first (spin(); see spin_policy.hpp for when that pays).
 //
 // Threading: one owner thread calls park(), watch() and unwatch(); unpark()
 // is safe from any thread. Wake-ups are coalesced: unpark() writes the
