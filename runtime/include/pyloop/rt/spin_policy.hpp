@@ -12,9 +12,11 @@
 // or sporadically busy loop so converges to parking at once.
 //
 // The maximum comes from PYLOOP_SPIN_US (microseconds, 0 turns spinning
-// off); by default 100 where the machine has two cores or more, and 0 on one
-// core, where the event can only come from a thread that needs the core the
-// spinner holds.
+// off); by default 100 where the machine has two cores or more online, and 0
+// on one core, where the event can only come from a thread that needs the
+// core the spinner holds. Online cores, not the process's affinity: a loop
+// pinned to one core still gets its events from peers on the others, and the
+// spin yields that core to any thread of its own waiting for it.
 //
 // Threading: one owner (the loop thread); no synchronisation.
 #pragma once
