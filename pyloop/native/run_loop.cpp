@@ -51,6 +51,7 @@ int wait_for_work(LoopCoreObject* self, double timeout) {
   auto has_work = [&s] { return s.has_remote_work(); };
   int n = 0;
   bool park = true;
+  double idle_since = timeout != 0.0 && s.spin.enabled() ? rt::monotonic_seconds() : 0.0;
   if (timeout == 0.0) {
     // A poll returns at once; keeping the interpreter saves two hand-overs.
     n = s.parker.park(0.0, [] { return false; }, s.ready_fds);
@@ -67,11 +68,10 @@ int wait_for_work(LoopCoreObject* self, double timeout) {
     if (park && timeout > 0.0) timeout -= spin_for;
   }
   if (park) {
-    double parked_at = s.spin.enabled() ? rt::monotonic_seconds() : 0.0;
     Py_BEGIN_ALLOW_THREADS
     n = s.parker.park(timeout, has_work, s.ready_fds);
     Py_END_ALLOW_THREADS
-    if (s.spin.enabled()) s.spin.parked(rt::monotonic_seconds() - parked_at);
+    if (s.spin.enabled()) s.spin.waited(rt::monotonic_seconds() - idle_since);
   }
   // A signal interrupted the wait: run Python-level handlers now, as
   // asyncio's select() does, so Ctrl+C reaches the loop at once.

@@ -14,8 +14,8 @@ TEST(spin_window_starts_at_its_maximum_and_a_zero_maximum_never_spins) {
   CHECK(SpinPolicy(max_window).window() == max_window);
   SpinPolicy off(0.0);
   CHECK(!off.enabled());
-  for (double parked : {0.0, 1e-6, 1.0}) {
-    off.parked(parked);
+  for (double waited : {0.0, 1e-6, 1.0}) {
+    off.waited(waited);
     CHECK(off.window() == 0.0);
   }
 }
@@ -24,7 +24,7 @@ TEST(spin_window_halves_to_zero_while_the_loop_idles) {
   SpinPolicy policy(max_window);
   double expected[] = {50e-6, 25e-6, 12.5e-6, 0.0, 0.0};
   for (double window : expected) {
-    policy.parked(0.5);  // longer than the maximum: nothing was coming soon
+    policy.waited(0.5);  // longer than the maximum: no window would have caught it
     CHECK(policy.window() == window);
   }
   CHECK(policy.enabled());
@@ -32,11 +32,11 @@ TEST(spin_window_halves_to_zero_while_the_loop_idles) {
 
 TEST(spin_window_grows_back_when_events_come_just_after_it) {
   SpinPolicy policy(max_window);
-  for (int i = 0; i < 4; ++i) policy.parked(1.0);
+  for (int i = 0; i < 4; ++i) policy.waited(1.0);
   CHECK(policy.window() == 0.0);
   double expected[] = {10e-6, 20e-6, 40e-6, 80e-6, max_window, max_window};
   for (double window : expected) {
-    policy.parked(60e-6);  // within the maximum: a longer spin would have caught it
+    policy.waited(60e-6);  // within the maximum: a longer window would have caught it
     CHECK(policy.window() == window);
   }
 }

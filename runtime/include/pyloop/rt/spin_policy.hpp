@@ -5,11 +5,13 @@
 // most of an echo's round trip at one connection. When the next event comes
 // within a few tens of microseconds, polling for it is cheaper than sleeping
 // and being woken. When it comes later, the polling is wasted CPU, so the
-// window adapts the way KVM's halt polling does: a park that ended soon
-// after the window (the event came just too late) doubles it, up to the
-// maximum; a park longer than the maximum (the loop is idling, not ping-
-// ponging) halves it, down to zero. A spin that found work keeps it. An idle
-// or sporadically busy loop so converges to parking at once.
+// window adapts the way KVM's halt polling does, by how long the thread
+// waited in all (spin and park) when the spin found nothing: within the
+// maximum, a longer window would have caught the event, so it doubles, up to
+// the maximum; beyond it, no window would have, so it halves, down to zero.
+// A spin that found work keeps it. An idle or sporadically busy loop, or one
+// whose events come further apart than the maximum, so converges to parking
+// at once.
 //
 // The maximum comes from PYLOOP_SPIN_US (microseconds, 0 turns spinning
 // off); by default 100 where the machine has two cores or more online, and 0
@@ -36,8 +38,9 @@ class SpinPolicy {
   // How long to poll before parking now (0: park at once).
   [[nodiscard]] double window() const noexcept { return _window; }
 
-  // The spin found nothing and the thread then parked for `seconds`.
-  void parked(double seconds) noexcept {
+  // The spin found nothing and the thread parked: `seconds` from the start
+  // of the spin to the end of the park.
+  void waited(double seconds) noexcept {
     if (seconds <= _max) {
       _window = _window < base_seconds ? base_seconds : _window * 2;
       if (_window > _max) _window = _max;
