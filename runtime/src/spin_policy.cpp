@@ -21,8 +21,8 @@ long configured_us() {
     char* end = nullptr;
     long us = std::strtol(text, &end, 10);
     if (*end == '\0' && us >= 0 && us <= limit_us) return us;
-    log::get("loop")->warn("PYLOOP_SPIN_US={} is not a count of microseconds from 0 to {}; using the default", text,
-                           limit_us);
+    log::get("loop")->warn("PYLOOP_SPIN_US={} is not a count of microseconds from 0 to {}; using the default",
+                           text, limit_us);
   }
   return default_us();
 }
