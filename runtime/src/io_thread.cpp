@@ -5,11 +5,11 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 #include <memory>
 #include <string>
 #include <utility>
 
+#include "pyloop/rt/env.hpp"
 #include "pyloop/rt/hand_over.hpp"
 #include "pyloop/rt/log.hpp"
 
@@ -33,13 +33,7 @@ int default_count() {
 }
 
 int configured_count() {
-  if (const char* text = std::getenv("PYLOOP_IO_THREADS"); text && *text) {
-    char* end = nullptr;
-    long n = std::strtol(text, &end, 10);
-    if (*end == '\0' && n >= 0 && n <= 64) return static_cast<int>(n);
-    log::get("io")->warn("PYLOOP_IO_THREADS={} is not a count from 0 to 64; using the default", text);
-  }
-  return default_count();
+  return static_cast<int>(env_count("PYLOOP_IO_THREADS", 64, default_count(), "io", "count"));
 }
 
 // _write_waits' token among the thread's own registrations (a Stream

@@ -2,9 +2,7 @@
 
 #include <unistd.h>
 
-#include <cstdlib>
-
-#include "pyloop/rt/log.hpp"
+#include "pyloop/rt/env.hpp"
 
 namespace pyloop::rt {
 
@@ -16,19 +14,11 @@ constexpr long limit_us = 10'000;
 
 long default_us() { return sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? default_max_us : 0; }
 
-long configured_us() {
-  if (const char* text = std::getenv("PYLOOP_SPIN_US"); text && *text) {
-    char* end = nullptr;
-    long us = std::strtol(text, &end, 10);
-    if (*end == '\0' && us >= 0 && us <= limit_us) return us;
-    log::get("loop")->warn("PYLOOP_SPIN_US={} is not a count of microseconds from 0 to {}; using the default",
-                           text, limit_us);
-  }
-  return default_us();
-}
-
 }  // namespace
 
-SpinPolicy SpinPolicy::from_environment() { return SpinPolicy(static_cast<double>(configured_us()) / 1e6); }
+SpinPolicy SpinPolicy::from_environment() {
+  long us = env_count("PYLOOP_SPIN_US", limit_us, default_us(), "loop", "count of microseconds");
+  return SpinPolicy(static_cast<double>(us) / 1e6);
+}
 
 }  // namespace pyloop::rt
