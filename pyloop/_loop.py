@@ -92,7 +92,12 @@ class _SocketTransport(_SharedSocket, _native._make_transport_core(selector_even
     26.0k -> 42.4k requests/s at one connection, 41k -> 141k at six; 100 KiB
     messages 10.2k -> 18.8k requests/s. When a read fills its 64 KiB, the
     native read sizes the rest from FIONREAD (up to 256 KiB in all), so a
-    large message still reaches data_received in one piece. (Reading 256 KiB
+    large message still reaches data_received in one piece, and the next
+    read on that connection asks for 127 KiB (still below glibc's mmap
+    threshold): a 100 KiB message then takes one recv() instead of two and
+    an ioctl. Reading 127 KiB on every connection cost 1 KiB messages at six
+    connections 158k -> 136k requests/s (proto, 3 rounds), so only
+    connections that carry large messages do. (Reading 256 KiB
     at once only on connections that carry large messages does not help:
     glibc maps each such block, shrinking it keeps it mapped, and freeing the
     shrunk block never raises glibc's dynamic mmap threshold, so every read

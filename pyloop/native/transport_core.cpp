@@ -28,6 +28,13 @@ namespace {
 
 // Reads at most this much per recv(); see _SocketTransport in pyloop/_loop.py.
 constexpr Py_ssize_t read_size = 64 * 1024;
+// What one recv() reads on a connection whose last read filled read_size:
+// a 100 KiB message then comes in one recv(), not two and an ioctl. It
+// stays below glibc's mmap threshold (128 KiB at least), so the bytes
+// object is still taken from the heap, not mapped and unmapped per read.
+constexpr Py_ssize_t large_read_size = 127 * 1024;
+// What one read hands to data_received at most (asyncio's read size).
+constexpr Py_ssize_t max_message = 4 * read_size;
 
 struct Names {
   PyObject *conn_lost, *protocol, *sock_fd, *eof, *empty_waiter, *buffer, *fatal_error, *on_eof, *read_ready_cb,
@@ -75,6 +82,8 @@ struct TransportFields {
   PyObject* paused;
   PyObject* protocol_connected;
   PyObject* write_ready;
+  // The last read filled read_size: large messages arrive here.
+  bool large_reads;
 };
 using Field = PyObject* TransportFields::*;
 
@@ -162,7 +171,6 @@ bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK || err ==
 // per piece), grow the bytes object to what the kernel holds (up to
 // max_message) and read that too. Returns the new length.
 ssize_t read_rest(int fd, PyObject** data, ssize_t have, int* err) {
-  constexpr ssize_t max_message = 4 * read_size;
   int pending = 0;
   if (ioctl(fd, FIONREAD, &pending) < 0 || pending <= 0) return have;
   ssize_t want = std::min<ssize_t>(pending, max_message - have);
@@ -211,15 +219,20 @@ PyObject* read_data_received(PyObject* self, PyObject*) {
   int fd;
   StreamLink* link;
   if (int turn = read_turn(self, &fd, &link); turn <= 0) return turn < 0 ? nullptr : Py_NewRef(Py_None);
-  PyObject* data = PyBytes_FromStringAndSize(nullptr, read_size);
+  // Small messages keep to read_size: a larger block shrunk to 1 KiB per
+  // read costs more than it saves (measured, see _SocketTransport).
+  auto* fields = static_cast<TransportFields*>(PyObject_GetTypeData(self, TransportCoreType));
+  Py_ssize_t size = fields->large_reads ? large_read_size : read_size;
+  PyObject* data = PyBytes_FromStringAndSize(nullptr, size);
   if (!data) {
     end_read(link, -1, EAGAIN);
     return nullptr;
   }
   // The socket is non-blocking, so the interpreter is kept across the call.
-  ssize_t n = recv(fd, PyBytes_AS_STRING(data), read_size, 0);
+  ssize_t n = recv(fd, PyBytes_AS_STRING(data), static_cast<std::size_t>(size), 0);
   int err = errno;
-  if (n == read_size) n = read_rest(fd, &data, n, &err);
+  if (n == size) n = read_rest(fd, &data, n, &err);
+  fields->large_reads = n >= read_size;
   end_read(link, n, err);
   if (n <= 0) {
     Py_CLEAR(data);
