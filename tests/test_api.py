@@ -158,7 +158,10 @@ def test_ctrl_c_while_parked_cancels_main_task():
     import time
 
     code = (
-        "import asyncio, pyloop\n"
+        "import asyncio, pyloop, signal\n"
+        # As from a terminal, even when the suite runs in the background
+        # (a non-interactive shell starts background jobs with SIGINT ignored).
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "async def main():\n"
         "    print('ready', flush=True)\n"
         "    try:\n"

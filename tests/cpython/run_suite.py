@@ -17,6 +17,7 @@ import faulthandler
 import fnmatch
 import importlib
 import pathlib
+import signal
 import sys
 import unittest
 
@@ -119,6 +120,11 @@ def run_module(name, exclusions):
 def main(names):
     # A hung test prints every thread's stack before the caller's timeout kills us.
     faulthandler.dump_traceback_later(540, exit=True)
+    # Started in the background by a non-interactive shell, this process
+    # inherits SIGINT ignored: Python then installs no KeyboardInterrupt
+    # handler, asyncio.Runner none of its own, and test_runners' interrupt
+    # tests wait forever. Restore what a start from a terminal gives.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     install_pyloop()
     exclusions = load_exclusions()
     failed = sum(run_module(name, exclusions) for name in names)
