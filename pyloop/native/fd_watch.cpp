@@ -18,6 +18,10 @@ namespace {
 
 using Slot = HandleObject* FdWatchers::*;
 
+std::uint64_t& added_in(FdWatchers& w, Slot slot) {
+  return slot == &FdWatchers::reader ? w.reader_added : w.writer_added;
+}
+
 // Makes the loop's registration of fd match `interest`. A socket an I/O
 // thread reads too (transport_stream.cpp) is registered exclusively while
 // only its reader is watched, and then the I/O thread's registration is
@@ -66,6 +70,7 @@ PyObject* add_watcher(LoopCoreObject* self, PyObject* const* args, Py_ssize_t na
   FdWatchers& w = s.watchers[fd];
   HandleObject* old = w.*slot;
   w.*slot = handle;
+  added_in(w, slot) = s.iteration;
   if (int err = watch_fd(s, fd, w.interest())) {
     w.*slot = old;
     if (!w.reader && !w.writer) s.watchers.erase(fd);
@@ -109,7 +114,7 @@ PyObject* remove_watcher(LoopCoreObject* self, PyObject* arg, Slot slot) {
   Py_RETURN_TRUE;
 }
 
-// A ready fd's callback goes to the ready queue, unless it was cancelled:
+// A ready fd's callback is queued to run in this iteration, unless it was cancelled:
 // then it is unregistered instead, as asyncio's _process_events does.
 void dispatch(LoopState& s, int fd, Slot slot) {
   auto it = s.watchers.find(fd);
@@ -117,8 +122,11 @@ void dispatch(LoopState& s, int fd, Slot slot) {
   HandleObject* handle = it->second.*slot;
   if (handle_cancelled(handle)) {
     Py_DECREF(take_watcher(s, fd, slot));
+  } else if (added_in(it->second, slot) == s.iteration) {
+    // asyncio polled before the callback that added it ran: the fd's
+    // readiness counts from the next poll, which reports it again.
   } else {
-    s.ready.push_back(reinterpret_cast<HandleObject*>(Py_NewRef(handle)));
+    s.polled.push_back(reinterpret_cast<HandleObject*>(Py_NewRef(handle)));
   }
 }
 

@@ -12,6 +12,7 @@
 #include <Python.h>
 
 #include <atomic>
+#include <cstdint>
 
 namespace pyloop::py {
 
@@ -31,6 +32,9 @@ struct TimerHandleObject {
   HandleObject base;
   double when;
   bool scheduled;  // in the loop's timer heap; touched only through std::atomic_ref
+  // LoopState::iteration when it was scheduled: a timer that an iteration's
+  // queued callbacks scheduled is not due in that iteration (run_loop.cpp).
+  std::uint64_t iteration;
 };
 
 extern PyTypeObject HandleType;

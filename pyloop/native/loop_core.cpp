@@ -97,6 +97,7 @@ PyObject* schedule_timer(LoopCoreObject* self, double when, PyObject* const* arg
   if (!h) return nullptr;
   auto* timer = reinterpret_cast<TimerHandleObject*>(h);
   timer->when = when;
+  timer->iteration = self->state->iteration;
   timer_set_scheduled(timer, true);
   self->state->timers.push(when, reinterpret_cast<TimerHandleObject*>(Py_NewRef(h)));
   return reinterpret_cast<PyObject*>(h);
@@ -217,6 +218,7 @@ PyObject* loop_run_until_stopped(LoopCoreObject* self, PyObject*) {
 void clear_callbacks(LoopState& s) {
   s.drain_remote();
   rt::RingQueue<HandleObject*> ready;
+  while (!s.polled.empty()) ready.push_back(s.polled.pop_front());
   while (!s.ready.empty()) ready.push_back(s.ready.pop_front());
   std::vector<TimerHandleObject*> timers;
   s.timers.clear([&](TimerHandleObject* t) { timers.push_back(t); });
@@ -325,9 +327,11 @@ int loop_traverse(LoopCoreObject* self, visitproc visit, void* arg) {
   Py_VISIT(self->task_factory);
   if (!self->state) return 0;
   int err = 0;
-  self->state->ready.for_each([&](HandleObject* h) {
-    if (!err) err = visit(reinterpret_cast<PyObject*>(h), arg);
-  });
+  for (const auto* queue : {&self->state->polled, &self->state->ready}) {
+    queue->for_each([&](HandleObject* h) {
+      if (!err) err = visit(reinterpret_cast<PyObject*>(h), arg);
+    });
+  }
   self->state->timers.for_each([&](const auto& e) {
     if (!err) err = visit(reinterpret_cast<PyObject*>(e.payload), arg);
   });

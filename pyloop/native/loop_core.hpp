@@ -80,7 +80,8 @@ int settle_completion(LoopCoreObject* self, rt::CompletionPtr c);
 // Drops the futures still waiting: close().
 void clear_pending(LoopCoreObject* self);
 
-// One iteration, asyncio's BaseEventLoop._run_once. Returns -1 with an
+// One iteration: asyncio's BaseEventLoop._run_once, with the poll placed as
+// run_loop.cpp explains. Returns -1 with an
 // exception set when a callback raised SystemExit or KeyboardInterrupt, or a
 // signal handler raised while the loop was parked.
 int run_once(LoopCoreObject* self);

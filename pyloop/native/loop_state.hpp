@@ -30,6 +30,10 @@ namespace pyloop::py {
 struct FdWatchers {
   HandleObject* reader = nullptr;
   HandleObject* writer = nullptr;
+  // LoopState::iteration when each was added: one that an iteration's
+  // queued callbacks added misses that iteration's poll (run_loop.cpp).
+  std::uint64_t reader_added = 0;
+  std::uint64_t writer_added = 0;
   [[nodiscard]] std::uint32_t interest() const noexcept {
     return (reader ? rt::readable : 0u) | (writer ? rt::writable : 0u);
   }
@@ -42,8 +46,16 @@ struct LoopState {
   LoopState& operator=(const LoopState&) = delete;
 
   std::shared_ptr<spdlog::logger> log;
+  // Callbacks queued for the next iteration's start (call_soon and friends).
   rt::RingQueue<HandleObject*> ready;
+  // This iteration's I/O: the callbacks of the fds its poll reported ready,
+  // then its due timers (run_loop.cpp says why they are apart from `ready`).
+  rt::RingQueue<HandleObject*> polled;
   rt::TimerHeap<TimerHandleObject*> timers;
+  // Counts asyncio's iterations: each run_once, and one more where its poll
+  // waits (run_loop.cpp). Timers and fd watchers remember the one that added them.
+  std::uint64_t iteration = 0;
+  std::vector<TimerHandleObject*> timers_not_due;  // scratch for run_once
   // Shared with native work in flight (see inbox.hpp); its parker is the loop's.
   std::shared_ptr<rt::Inbox> inbox = std::make_shared<rt::Inbox>();
   rt::Parker& parker = inbox->parker;
