@@ -27,10 +27,10 @@ _FACTORIES = {
     "rloop": _module_factory("rloop", "new_event_loop"),
     "rsloop": _module_factory("rsloop", "new_event_loop"),
     "pyloop": _module_factory("pyloop", "new_event_loop"),
-    # pyloop with its I/O threads set, not chosen from the cores the process
-    # may use (none when the benchmark pins the server to one core).
+    # pyloop with I/O threads (PYLOOP_IO_THREADS; the default is none).
     "pyloop-io0": _module_factory("pyloop", "new_event_loop"),
     "pyloop-io1": _module_factory("pyloop", "new_event_loop"),
+    "pyloop-io4": _module_factory("pyloop", "new_event_loop"),
     # pyloop parking at once when idle, and polling up to 50 or 200 us first
     # (PYLOOP_SPIN_US; the default is 100 on two or more cores).
     "pyloop-spin0": _module_factory("pyloop", "new_event_loop"),
@@ -42,6 +42,7 @@ _FACTORIES = {
 _ENV = {
     "pyloop-io0": {"PYLOOP_IO_THREADS": "0"},
     "pyloop-io1": {"PYLOOP_IO_THREADS": "1"},
+    "pyloop-io4": {"PYLOOP_IO_THREADS": "4"},
     **{f"pyloop-spin{us}": {"PYLOOP_SPIN_US": str(us)} for us in (0, 50, 200)},
 }
 

@@ -104,9 +104,21 @@ def test_without_io_threads_the_loop_reads_alone(mode):
     assert result == {"ok": True, "threads": 0, "reads": 0, "loaned_reads": 0, "sends": 0}
 
 
+# A child's I/O threads, as io_stats() reports them once it has made a loop.
+IO_STATS = "import pyloop, json; from pyloop import _native; pyloop.new_event_loop(); print(json.dumps(_native.io_stats()))"
+
+
+def io_thread_count(env):
+    out = subprocess.run([sys.executable, "-P", "-c", IO_STATS], env=env, capture_output=True, text=True, timeout=60,
+                         check=True)
+    return json.loads(out.stdout)["threads"]
+
+
 def test_io_thread_count_comes_from_the_environment():
-    code = "import pyloop, json; from pyloop import _native; pyloop.new_event_loop(); print(json.dumps(_native.io_stats()))"
     for value, expected in (("3", 3), ("0", 0)):
-        env = dict(os.environ, PYLOOP_IO_THREADS=value)
-        out = subprocess.run([sys.executable, "-P", "-c", code], env=env, capture_output=True, text=True, timeout=60)
-        assert json.loads(out.stdout)["threads"] == expected
+        assert io_thread_count(dict(os.environ, PYLOOP_IO_THREADS=value)) == expected
+
+
+def test_no_io_threads_by_default():
+    env = {k: v for k, v in os.environ.items() if k != "PYLOOP_IO_THREADS"}
+    assert io_thread_count(env) == 0

@@ -258,7 +258,7 @@ PyObject* detach_stream(PyObject* self, PyObject*) {
 
 int begin_read(PyObject* self, int fd, StreamLink** out) {
   *out = nullptr;
-  // Without I/O threads (the default below four cores) no socket is shared.
+  // Without I/O threads (the default) no socket is shared.
   if (rt::IoThreads::shared().count() == 0) return 1;
   StreamLink* link = *out = link_of(self, fd);
   if (!link) return 1;

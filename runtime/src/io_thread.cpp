@@ -1,9 +1,7 @@
 #include "pyloop/rt/io_thread.hpp"
 
-#include <sched.h>
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <memory>
 #include <string>
@@ -23,17 +21,12 @@ namespace {
 constexpr int reads_per_event = 4;
 constexpr int datagrams_per_event = 16;
 
-// One per four cores, none below four: on two cores an I/O thread only
-// competes with the loop and the peers for them (measured with the echo
-// benchmark; see README, "I/O threads").
-int default_count() {
-  cpu_set_t cpus;
-  int cores = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
-  return cores >= 4 ? std::min(cores / 4, 8) : 0;
-}
+// None unless asked for: I/O threads cost throughput in the echo benchmark
+// on 2 cores and on 16 (README, "I/O threads").
+constexpr long default_count = 0;
 
 int configured_count() {
-  return static_cast<int>(env_count("PYLOOP_IO_THREADS", 64, default_count(), "io", "count"));
+  return static_cast<int>(env_count("PYLOOP_IO_THREADS", 64, default_count, "io", "count"));
 }
 
 // _write_waits' token among the thread's own registrations (a Stream

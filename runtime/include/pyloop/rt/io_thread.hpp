@@ -128,10 +128,8 @@ class IoThread {
   std::thread _thread;
 };
 
-// The process's I/O threads: PYLOOP_IO_THREADS of them, by default one per
-// four cores this process may run on, none below four cores (with fewer, an
-// I/O thread mostly takes turns with the loop and its peers for a core: see
-// io_thread.cpp); started with the first loop, never stopped.
+// The process's I/O threads: PYLOOP_IO_THREADS of them, none by default
+// (io_thread.cpp says why); started with the first loop, never stopped.
 class IoThreads {
  public:
   static IoThreads& shared();
