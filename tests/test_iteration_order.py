@@ -40,6 +40,15 @@ def run_chain(loop, trace):
     loop.run_forever()
 
 
+def run_then_once_more(loop, callback):
+    """Runs the loop from callback until something stops it, then for one
+    more iteration."""
+    loop.call_soon(callback)
+    loop.run_forever()
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+
+
 def test_ready_fd_runs_after_the_callbacks_queued_before_the_poll(loop, ready_pair):
     trace = []
     loop.add_reader(ready_pair, trace.append, "read")
@@ -57,10 +66,7 @@ def test_reader_added_by_a_callback_waits_for_what_it_scheduled(loop, ready_pair
         loop.call_soon(trace.append, "c1")
         loop.call_soon(loop.stop)
 
-    loop.call_soon(c0)
-    loop.run_forever()
-    loop.call_soon(loop.stop)
-    loop.run_forever()
+    run_then_once_more(loop, c0)
     loop.remove_reader(ready_pair)
     assert trace == ["c0", "c1", "read", "read"]
 
@@ -91,10 +97,7 @@ def test_timer_scheduled_by_a_callback_runs_after_its_call_soon(loop, schedule):
         loop.call_soon(trace.append, "soon")
         loop.call_soon(loop.stop)
 
-    loop.call_soon(c0)
-    loop.run_forever()
-    loop.call_soon(loop.stop)
-    loop.run_forever()
+    run_then_once_more(loop, c0)
     assert trace == ["soon", "timer"]
 
 

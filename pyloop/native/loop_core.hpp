@@ -81,9 +81,9 @@ int settle_completion(LoopCoreObject* self, rt::CompletionPtr c);
 void clear_pending(LoopCoreObject* self);
 
 // One iteration: asyncio's BaseEventLoop._run_once, with the poll placed as
-// run_loop.cpp explains. Returns -1 with an
-// exception set when a callback raised SystemExit or KeyboardInterrupt, or a
-// signal handler raised while the loop was parked.
+// run_loop.cpp explains. Returns -1 with an exception set when a callback
+// raised SystemExit or KeyboardInterrupt, or a signal handler raised while
+// the loop was parked.
 int run_once(LoopCoreObject* self);
 
 }  // namespace pyloop::py

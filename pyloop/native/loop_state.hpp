@@ -55,7 +55,6 @@ struct LoopState {
   // Counts asyncio's iterations: each run_once, and one more where its poll
   // waits (run_loop.cpp). Timers and fd watchers remember the one that added them.
   std::uint64_t iteration = 0;
-  std::vector<TimerHandleObject*> timers_not_due;  // scratch for run_once
   // Shared with native work in flight (see inbox.hpp); its parker is the loop's.
   std::shared_ptr<rt::Inbox> inbox = std::make_shared<rt::Inbox>();
   rt::Parker& parker = inbox->parker;

@@ -27,13 +27,14 @@
 // polls with timeout 0.
 #include <algorithm>
 #include <cerrno>
+#include <vector>
 
 #include "handle.hpp"
 #include "loop_core.hpp"
 #include "loop_state.hpp"
-#include "transport_core.hpp"
 #include "pyloop/rt/clock.hpp"
 #include "python_helpers.hpp"
+#include "transport_core.hpp"
 
 namespace pyloop::py {
 
@@ -172,17 +173,17 @@ int run_once(LoopCoreObject* self) {
 
   // Timers due within the clock's resolution count as due, as in asyncio.
   double end_time = rt::monotonic_seconds() + self->clock_resolution;
+  std::vector<TimerHandleObject*> not_due;  // allocates only when used
   while (!s.timers.empty() && s.timers.top().when < end_time) {
     TimerHandleObject* t = s.timers.pop();
     if (t->iteration == s.iteration) {
-      s.timers_not_due.push_back(t);
+      not_due.push_back(t);
       continue;
     }
     timer_set_scheduled(t, false);
     s.polled.push_back(&t->base);  // the heap's reference moves to the queue
   }
-  for (TimerHandleObject* t : s.timers_not_due) s.timers.push(t->when, t);
-  s.timers_not_due.clear();
+  for (TimerHandleObject* t : not_due) s.timers.push(t->when, t);
   return run_handles(self, s.polled, s.polled.size());
 }
 
