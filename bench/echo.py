@@ -8,7 +8,8 @@ concurrency, loops interleaved within each round.
 
 tls and udp run on a smaller grid, the requested sizes and concurrencies
 that are also in GRIDS below (a datagram cannot hold 100 KiB anyway); the
-native C++ server serves the TCP modes only.
+native C++ servers ("native", and "native-uring" on io_uring) serve the TCP
+modes only.
 
 Each sample starts a fresh server process. On a machine with two or more
 cores the server is pinned to CPU 1 and the client to CPU 0. Server CPU time
@@ -54,10 +55,10 @@ def cpu_seconds(pid):
 
 def sample(client, loop, mode, size, conns, duration, server_cpus="1"):
     """One run; a dict of results, or a string saying why there is none."""
-    if loop == "native":
+    if loop in loop_registry.NATIVE_SERVERS:
         if mode not in NATIVE_MODES:
             return f"the native server has no {mode} mode"
-        command = [str(loop_registry.NATIVE_SERVER)]
+        command = [str(loop_registry.NATIVE_SERVERS[loop])]
     else:
         command = [sys.executable, "-P", str(HERE / "echo_server.py"), loop, mode]
     with servers.started(command, loop, server_cpus) as (server, port):

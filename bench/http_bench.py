@@ -98,7 +98,7 @@ def main():
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (tools/bootstrap installs it)")
-    names = [n for n in args.loops.split(",") if n and n != "native"]
+    names = [n for n in args.loops.split(",") if n and n not in loop_registry.NATIVE_SERVERS]
     found, missing = loop_registry.available(names)
     names = [n for n in names if n in found]
     cells = [(m, int(c)) for m in args.modes.split(",") for c in args.conns.split(",")]

@@ -218,8 +218,8 @@ def main():
         run_one(factories[name], WORKLOADS[workload])  # warm-up in this process
         print(run_one(factories[name], WORKLOADS[workload]))
         return
-    # The native echo server is the echo benchmark's limit, not an event loop.
-    names = [n for n in args.loops.split(",") if n and n != "native"]
+    # The native echo servers are the echo benchmark's limit, not event loops.
+    names = [n for n in args.loops.split(",") if n and n not in loop_registry.NATIVE_SERVERS]
     workloads = [w for w in args.workloads.split(",") if w]
     samples, missing = measure(names, workloads, args.rounds, args.sample_timeout)
     result = {

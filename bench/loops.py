@@ -5,9 +5,12 @@ import asyncio
 import importlib
 import pathlib
 
-# The echo benchmark's limit: bench/echo_native_server.cpp, no Python at all
-# (tools/bench builds it). It serves the echo modes only.
-NATIVE_SERVER = pathlib.Path(__file__).resolve().parent.parent / "build" / "bench" / "echo_native_server"
+# The echo benchmark's native servers, no Python at all (tools/bench builds
+# them; they serve the echo modes only): "native" is the limit
+# (bench/echo_native_server.cpp, epoll), "native-uring" the same server on
+# io_uring (bench/echo_uring_server.cpp).
+_BUILT = pathlib.Path(__file__).resolve().parent.parent / "build" / "bench"
+NATIVE_SERVERS = {"native": _BUILT / "echo_native_server", "native-uring": _BUILT / "echo_uring_server"}
 
 
 def _asyncio_factory():
@@ -46,13 +49,16 @@ _ENV = {
     **{f"pyloop-spin{us}": {"PYLOOP_SPIN_US": str(us)} for us in (0, 50, 200)},
 }
 
-def _native_server():
-    if not NATIVE_SERVER.exists():
-        raise ImportError(f"{NATIVE_SERVER} is not built", name="echo_native_server")
-    return NATIVE_SERVER
+def _native_server(path):
+    def factory():
+        if not path.exists():
+            raise ImportError(f"{path} is not built", name=path.name)
+        return path
+
+    return factory
 
 
-_FACTORIES["native"] = _native_server
+_FACTORIES.update({name: _native_server(path) for name, path in NATIVE_SERVERS.items()})
 
 # What a run compares unless told otherwise.
 NAMES = ("asyncio", "uvloop", "rloop", "rsloop", "pyloop")

@@ -54,8 +54,8 @@ def open_idle(port, count):
 
 def sample(loop, count):
     """{'before_kib', 'after_kib', 'bytes_per_conn'}, or a string saying why none."""
-    if loop == "native":
-        command = [str(loop_registry.NATIVE_SERVER)]
+    if loop in loop_registry.NATIVE_SERVERS:
+        command = [str(loop_registry.NATIVE_SERVERS[loop])]
     else:
         command = [sys.executable, "-P", str(HERE / "echo_server.py"), loop, "proto"]
     with servers.started(command, loop) as (server, port):
