@@ -1,6 +1,6 @@
 """Echo servers for the echo benchmark, one per mode, on any loop:
 
-    python bench/echo_server.py LOOP MODE
+    python bench/echo_server.py LOOP MODE [THREADS]
 
 MODE: raw (sock_accept/sock_recv/sock_sendall), stream (asyncio streams),
 proto (asyncio.Protocol), buffered (asyncio.BufferedProtocol), tls
@@ -8,9 +8,16 @@ proto (asyncio.Protocol), buffered (asyncio.BufferedProtocol), tls
 for its own tests) or udp (asyncio.DatagramProtocol). Listens on an
 ephemeral port of 127.0.0.1, prints "ready PORT" and serves until killed.
 A loop that lacks what a mode needs prints "unsupported: WHY" and exits 3.
+
+THREADS (default 1) runs that many loops, each in its own thread and each
+with its own listening socket on the same port (SO_REUSEPORT: the kernel
+spreads the connections among them), for the scaling benchmark
+(bench/scaling.py): on free-threaded CPython with the GIL off the loops
+run in parallel.
 """
 
 import asyncio
+import functools
 import pathlib
 import socket
 import ssl
@@ -22,10 +29,12 @@ import servers
 READ_SIZE = 256 * 1024
 
 
-async def raw_server(loop):
+async def raw_server(loop, port=0, reuse_port=False):
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
+    if reuse_port:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listener.bind(("127.0.0.1", port))
     listener.listen(128)
     listener.setblocking(False)
 
@@ -47,7 +56,7 @@ async def raw_server(loop):
     return listener.getsockname()[1]
 
 
-async def stream_server(loop):
+async def stream_server(loop, port=0, reuse_port=False):
     async def serve(reader, writer):
         writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
@@ -58,7 +67,7 @@ async def stream_server(loop):
             pass  # the client resets its connections when it stops
         writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    server = await asyncio.start_server(serve, "127.0.0.1", port, reuse_port=reuse_port)
     return server.sockets[0].getsockname()[1]
 
 
@@ -85,8 +94,8 @@ class EchoBufferedProtocol(asyncio.BufferedProtocol):
         self.transport.write(self.view[:nbytes])
 
 
-async def protocol_server(loop, factory, tls=None):
-    server = await loop.create_server(factory, "127.0.0.1", 0, ssl=tls)
+async def protocol_server(loop, factory, tls=None, port=0, reuse_port=False):
+    server = await loop.create_server(factory, "127.0.0.1", port, ssl=tls, reuse_port=reuse_port)
     return server.sockets[0].getsockname()[1]
 
 
@@ -107,24 +116,29 @@ class EchoDatagramProtocol(asyncio.DatagramProtocol):
         self.transport.sendto(data, addr)
 
 
-async def datagram_server(loop):
-    transport, _ = await loop.create_datagram_endpoint(EchoDatagramProtocol, local_addr=("127.0.0.1", 0))
+async def datagram_server(loop, port=0, reuse_port=False):
+    transport, _ = await loop.create_datagram_endpoint(EchoDatagramProtocol, local_addr=("127.0.0.1", port),
+                                                       reuse_port=reuse_port)
     return transport.get_extra_info("sockname")[1]
 
 
 MODES = {
     "raw": raw_server,
     "stream": stream_server,
-    "proto": lambda loop: protocol_server(loop, EchoProtocol),
-    "buffered": lambda loop: protocol_server(loop, EchoBufferedProtocol),
-    "tls": lambda loop: protocol_server(loop, EchoProtocol, server_tls_context()),
+    "proto": functools.partial(protocol_server, factory=EchoProtocol),
+    "buffered": functools.partial(protocol_server, factory=EchoBufferedProtocol),
+    "tls": lambda loop, **where: protocol_server(loop, EchoProtocol, server_tls_context(), **where),
     "udp": datagram_server,
 }
 
 
 def main():
     name, mode = sys.argv[1], sys.argv[2]
-    servers.serve(name, MODES[mode])
+    threads = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    if threads == 1:
+        servers.serve(name, MODES[mode])
+    else:
+        servers.serve_in_threads(name, MODES[mode], threads)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,10 @@ import contextlib
 import json
 import os
 import pathlib
+import queue
 import subprocess
 import sys
+import threading
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import loops as loop_registry
@@ -59,6 +61,39 @@ def serve(name, start):
         sys.exit(3)
     print(f"ready {port}", flush=True)
     loop.run_forever()
+
+
+def serve_in_threads(name, start, threads):
+    """Like serve, with `threads` loops, each in its own thread:
+    start(loop, port=..., reuse_port=True) on each, the first on an
+    ephemeral port and the others on the port it got."""
+    factories, missing = loop_registry.available([name])
+    if missing:
+        print(f"unsupported: {missing[name]}", flush=True)
+        sys.exit(3)
+    started_on = queue.SimpleQueue()
+
+    def run(port):
+        loop = factories[name]()
+        try:
+            port = loop.run_until_complete(start(loop, port=port, reuse_port=True))
+        except Exception as exc:  # noqa: BLE001 - the main thread raises it again
+            started_on.put(exc)
+            return
+        started_on.put(port)
+        loop.run_forever()
+
+    port = 0
+    for _ in range(threads):
+        threading.Thread(target=run, args=(port,), daemon=True).start()
+        port = started_on.get()
+        if isinstance(port, NotImplementedError):
+            print(f"unsupported: {port or f'{name} has no such server'}", flush=True)
+            sys.exit(3)
+        if isinstance(port, Exception):
+            raise port
+    print(f"ready {port}", flush=True)
+    threading.Event().wait()  # the loops serve until the process is killed
 
 
 def save(result, path):

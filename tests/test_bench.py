@@ -413,3 +413,60 @@ def test_publish_writes_data_report_and_plots(tmp_path):
         for name in images:
             assert (tmp_path / name).stat().st_size > 1000
             assert f"![{name}]({name})" in text
+
+
+def listeners_on(port):
+    """How many sockets listen on 127.0.0.1:port (from /proc/net/tcp)."""
+    rows = pathlib.Path("/proc/net/tcp").read_text().splitlines()[1:]
+    local = f"0100007F:{port:04X}"
+    return sum(1 for row in rows if row.split()[1] == local and row.split()[3] == "0A")
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "pyloop"])
+@pytest.mark.parametrize("mode", ["proto", "stream"])
+def test_threaded_echo_server_listens_once_per_thread_and_echoes(loop, mode):
+    server = subprocess.Popen([sys.executable, "-P", str(BENCH / "echo_server.py"), loop, mode, "3"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        ready, port = server.stdout.readline().split()
+        assert ready == "ready"
+        assert listeners_on(int(port)) == 3
+        conns = [socket.create_connection(("127.0.0.1", int(port))) for _ in range(8)]
+        for i, conn in enumerate(conns):
+            conn.sendall(bytes([i]) * 5000)
+        for i, conn in enumerate(conns):
+            got = b""
+            while len(got) < 5000:
+                chunk = conn.recv(65536)
+                assert chunk, "the server closed early"
+                got += chunk
+            assert got == bytes([i]) * 5000
+            conn.close()
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_scaling_spreads_connections_and_reads_core_lists():
+    import scaling
+
+    assert scaling.cpu_list("0,2-4") == [0, 2, 3, 4]
+    assert scaling.split(32, 3) == [11, 11, 10]
+    assert scaling.split(2, 4) == [1, 1]  # no client without a connection
+
+
+def test_scaling_summary_speedup_is_over_the_same_loops_one_thread():
+    import scaling
+
+    def runs(*rps):
+        return [{"rps": r, "server_cpu_us_per_request": 10.0, "lat_us": {"p99": 1.0}} for r in rps]
+
+    summary = scaling.summarize({
+        "proto/1024/1": {"asyncio": runs(10, 20, 30), "pyloop": runs(40, 50, 60)},
+        "proto/1024/2": {"asyncio": runs(20, 20, 20), "pyloop": runs(90, 100, 110)},
+    })
+    assert summary["proto/1024/1"]["pyloop"]["speedup"] == 1.0
+    assert summary["proto/1024/2"]["asyncio"]["speedup"] == 1.0
+    assert summary["proto/1024/2"]["pyloop"]["speedup"] == 2.0
+    assert summary["proto/1024/2"]["pyloop"]["rps_min"] == 90
+    assert "2.00" in scaling.table(summary)
