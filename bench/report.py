@@ -79,6 +79,19 @@ def _gil_ratios(runs, loops, workloads):
     return out
 
 
+def rounds_ahead(result, key, peer="uvloop"):
+    """"k/n": in how many of the n rounds pyloop served more requests/s than
+    peer. The loops run back to back in each round, so a round compares
+    them on the same state of a noisy machine, which a ratio of medians
+    over all rounds does not."""
+    per = result.get("samples", {}).get(key, {})
+    ours, theirs = per.get("pyloop", []), per.get(peer, [])
+    if not ours or len(ours) != len(theirs):
+        return "n/a"  # a round without both samples leaves nothing to pair
+    ahead = sum(1 for a, b in zip(ours, theirs) if a["rps"] > b["rps"])
+    return f"{ahead}/{len(ours)}"
+
+
 def render_echo(label, result):
     """One table per mode: median requests/s, p99 latency and server CPU per request."""
     loops = []
@@ -86,6 +99,7 @@ def render_echo(label, result):
         loops += [n for n in per if n not in loops]
     lines = [f"Echo benchmark, {label}: median req/s (p99 latency us, server CPU us/request);",
              "'!' marks more than 10% variation in req/s. Ratios = pyloop req/s / uvloop's and asyncio's;",
+             "ahead = rounds in which pyloop's req/s beat uvloop's, of all rounds;",
              "limit = pyloop req/s / the native C++ echo server's (bench/echo_native_server.cpp).", ""]
     modes = []
     for key in result["summary"]:
@@ -109,6 +123,8 @@ def render_echo(label, result):
             for peer in ("uvloop", "asyncio"):
                 ratio = f"{per['pyloop']['rps'] / per[peer]['rps']:.2f}x" if "pyloop" in per and peer in per else "n/a"
                 row += ratio.ljust(15)
+                if peer == "uvloop":
+                    row += rounds_ahead(result, key).ljust(7)
             row += f"{per['pyloop']['rps'] / per['native']['rps']:.0%}" if "pyloop" in per and "native" in per else "n/a"
             lines.append(row)
         lines.append("")

@@ -56,12 +56,21 @@ def test_echo_report():
     result = {
         "missing": {"pyloop stream": "unsupported"},
         "summary": {"proto/1024/1": {"uvloop": cell, "pyloop": dict(cell, rps=1500.0)}},
+        "samples": {"proto/1024/1": {"uvloop": [{"rps": r} for r in (10, 20, 30)],
+                                     "pyloop": [{"rps": r} for r in (11, 19, 31)]}},
     }
     text = report.render_echo("3.13", result)
     assert "== proto" in text
     assert "1KiB/1" in text
     assert "1.50x" in text
+    assert "2/3" in text  # pyloop ahead in rounds 1 and 3
     assert "3.13: pyloop stream: unsupported" in text
+
+
+def test_rounds_ahead_needs_a_pair_for_every_round():
+    samples = {"uvloop": [{"rps": 10}, {"rps": 10}], "pyloop": [{"rps": 11}]}
+    assert report.rounds_ahead({"samples": {"k": samples}}, "k") == "n/a"
+    assert report.rounds_ahead({"summary": {}}, "k") == "n/a"
 
 
 @pytest.fixture(scope="module")
