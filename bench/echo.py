@@ -121,7 +121,7 @@ def main():
                                                args.server_cpus))
     summary = {key: {n: summarize(v) for n, v in per.items() if v} for key, per in samples.items()}
     servers.save({
-        "missing": missing | {f"{n} {m}": why for (n, m), why in unsupported.items()},
+        "missing": servers.not_measured(missing, unsupported),
         "samples": samples,
         "summary": summary,
     }, args.json)

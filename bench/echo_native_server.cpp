@@ -20,32 +20,13 @@
 #include <string>
 #include <unordered_map>
 
+#include "echo_listener.hpp"
+
 namespace {
 
 struct Connection {
   std::string pending;  // echoed bytes the socket has not taken yet
 };
-
-int listen_any() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int on = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 || listen(fd, 1024) < 0) {
-    std::perror("listen");
-    return -1;
-  }
-  return fd;
-}
-
-int port_of(int fd) {
-  sockaddr_in addr{};
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  return ntohs(addr.sin_port);
-}
 
 void watch(int ep, int fd, std::uint32_t events, int op) {
   epoll_event ev{};
@@ -75,7 +56,7 @@ bool send_or_keep(int ep, int fd, Connection& c, const char* data, std::size_t l
 }  // namespace
 
 int main() {
-  int listener = listen_any();
+  int listener = listen_on_loopback();
   if (listener < 0) return 1;
   int ep = epoll_create1(EPOLL_CLOEXEC);
   watch(ep, listener, EPOLLIN, EPOLL_CTL_ADD);

@@ -32,28 +32,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "echo_listener.hpp"
+
 namespace {
-
-int listen_any() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int on = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 || listen(fd, 1024) < 0) {
-    std::perror("listen");
-    return -1;
-  }
-  return fd;
-}
-
-int port_of(int fd) {
-  sockaddr_in addr{};
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  return ntohs(addr.sin_port);
-}
 
 // The mapped submission and completion rings.
 class Ring {
@@ -204,7 +185,7 @@ class Server {
 }  // namespace
 
 int main() {
-  int listener = listen_any();
+  int listener = listen_on_loopback();
   if (listener < 0) return 1;
   Ring ring;
   if (!ring.open(1024)) {

@@ -106,7 +106,7 @@ def main():
         names, args.rounds, {f"{m}/{c}": (m, c) for m, c in cells},
         lambda name, mode, conns: sample(name, mode, conns, args.duration))
     servers.save({
-        "missing": missing | {f"{n} {m}": why for (n, m), why in unsupported.items()},
+        "missing": servers.not_measured(missing, unsupported),
         "samples": samples,
         "summary": {key: {n: summarize(v) for n, v in per.items() if v} for key, per in samples.items()},
     }, args.json)

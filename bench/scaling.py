@@ -130,7 +130,7 @@ def main():
     print(table(summary), file=sys.stderr)
     servers.save({
         "args": vars(args),
-        "missing": missing | {f"{n} {m}": why for (n, m), why in unsupported.items()},
+        "missing": servers.not_measured(missing, unsupported),
         "samples": samples,
         "summary": summary,
     }, args.json)

@@ -112,6 +112,12 @@ def save(result, path):
         print(text)
 
 
+def not_measured(missing, unsupported):
+    """What a result file records as not measured: the loops that are not
+    available, and interleave's (loop, mode) pairs without a server."""
+    return missing | {f"{n} {m}": why for (n, m), why in unsupported.items()}
+
+
 def interleave(names, rounds, cells, measure):
     """Measures every cell on every loop, `rounds` times, the loops in a
     rotated order each round so that none always runs first.
