@@ -53,6 +53,13 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def client_command(client, core, port, mode, size, conns, duration):
+    """The load client's command line, pinned to `core`."""
+    return servers.pinned(core) + [client, "--port", str(port), "--conns", str(conns), "--size", str(size),
+                                   "--duration", str(duration), "--warmup", "0.2",
+                                   "--transport", TRANSPORTS.get(mode, "tcp")]
+
+
 def sample(client, loop, mode, size, conns, duration, server_cpus="1"):
     """One run; a dict of results, or a string saying why there is none."""
     if loop in loop_registry.NATIVE_SERVERS:
@@ -65,12 +72,8 @@ def sample(client, loop, mode, size, conns, duration, server_cpus="1"):
         if port is None:
             return server.why
         cpu0 = cpu_seconds(server.pid)
-        out = subprocess.run(
-            servers.pinned(0) + [client, "--port", str(port), "--conns", str(conns), "--size", str(size),
-                                 "--duration", str(duration), "--warmup", "0.2",
-                                 "--transport", TRANSPORTS.get(mode, "tcp")],
-            capture_output=True, text=True, timeout=duration + 30,
-        )
+        out = subprocess.run(client_command(client, 0, port, mode, size, conns, duration),
+                             capture_output=True, text=True, timeout=duration + 30)
         cpu = cpu_seconds(server.pid) - cpu0
         if out.returncode != 0:
             return f"client failed: {out.stderr.strip()}"

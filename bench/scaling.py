@@ -53,12 +53,9 @@ def sample(args, loop, mode, size, threads):
             return server.why
         cpu0 = echo.cpu_seconds(server.pid)
         clients = [
-            subprocess.Popen(
-                servers.pinned(client_cores[i % len(client_cores)])
-                + [args.client, "--port", str(port), "--conns", str(conns), "--size", str(size),
-                   "--duration", str(args.duration), "--warmup", "0.2",
-                   "--transport", echo.TRANSPORTS.get(mode, "tcp")],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            subprocess.Popen(echo.client_command(args.client, client_cores[i % len(client_cores)], port, mode, size,
+                                                 conns, args.duration),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for i, conns in enumerate(split(args.conns, args.clients))
         ]
         outputs = [client.communicate(timeout=args.duration + 30) for client in clients]

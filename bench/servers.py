@@ -46,19 +46,27 @@ def started(command, loop, cpus=None):
         server.wait()
 
 
+def _factory(name):
+    """The loop factory called `name`; exits 3, saying why, when there is none."""
+    factories, missing = loop_registry.available([name])
+    if missing:
+        _unsupported(missing[name])
+    return factories[name]
+
+
+def _unsupported(why):
+    print(f"unsupported: {why}", flush=True)
+    sys.exit(3)
+
+
 def serve(name, start):
     """Runs a server on the loop called `name`: start(loop) is a coroutine
     returning the port, or raising NotImplementedError(why)."""
-    factories, missing = loop_registry.available([name])
-    if missing:
-        print(f"unsupported: {missing[name]}", flush=True)
-        sys.exit(3)
-    loop = factories[name]()
+    loop = _factory(name)()
     try:
         port = loop.run_until_complete(start(loop))
     except NotImplementedError as exc:
-        print(f"unsupported: {exc or f'{name} has no such server'}", flush=True)
-        sys.exit(3)
+        _unsupported(exc or f"{name} has no such server")
     print(f"ready {port}", flush=True)
     loop.run_forever()
 
@@ -67,14 +75,11 @@ def serve_in_threads(name, start, threads):
     """Like serve, with `threads` loops, each in its own thread:
     start(loop, port=..., reuse_port=True) on each, the first on an
     ephemeral port and the others on the port it got."""
-    factories, missing = loop_registry.available([name])
-    if missing:
-        print(f"unsupported: {missing[name]}", flush=True)
-        sys.exit(3)
+    factory = _factory(name)
     started_on = queue.SimpleQueue()
 
     def run(port):
-        loop = factories[name]()
+        loop = factory()
         try:
             port = loop.run_until_complete(start(loop, port=port, reuse_port=True))
         except Exception as exc:  # noqa: BLE001 - the main thread raises it again
@@ -88,8 +93,7 @@ def serve_in_threads(name, start, threads):
         threading.Thread(target=run, args=(port,), daemon=True).start()
         port = started_on.get()
         if isinstance(port, NotImplementedError):
-            print(f"unsupported: {port or f'{name} has no such server'}", flush=True)
-            sys.exit(3)
+            _unsupported(port or f"{name} has no such server")
         if isinstance(port, Exception):
             raise port
     print(f"ready {port}", flush=True)
