@@ -22,6 +22,7 @@ int deliver_completions(LoopCoreObject* self) {
     // resolver results are dropped.
     if (s.streams.contains(c->id)) {
       // A stream's completions are its reads and its write reports.
+      ++s.io_events;
       bool report = dynamic_cast<rt::WriteReport*>(c.get()) != nullptr;
       int r = report ? deliver_write_report(self, std::move(c)) : deliver_chunk(self, std::move(c));
       if (rc == 0) rc = r;

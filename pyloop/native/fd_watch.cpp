@@ -14,33 +14,51 @@
 
 namespace pyloop::py {
 
+// A socket an I/O thread reads too (transport_stream.cpp) is registered
+// exclusively while only its reader is watched, and then the I/O thread's
+// registration is made again, behind the loop's: so the kernel hands a
+// readable socket to the loop when it is parked, to the I/O thread when the
+// loop is busy (see pyloop/rt/io_thread.hpp). While a writer is watched
+// too, the registration is an ordinary one (an exclusive one can't be
+// changed in place). An offloaded stream's reader is not the loop's to
+// watch at all: only the I/O thread's registration is made (again, which
+// makes the kernel check for data already there).
+int watch_fd(LoopState& s, int fd, std::uint32_t interest) {
+  auto it = s.stream_fds.find(fd);
+  rt::Stream* stream = it != s.stream_fds.end() ? it->second->stream : nullptr;
+  if (stream) stream->set_paused(!(interest & rt::readable));
+  if (stream && stream->offloaded()) {
+    std::uint32_t own = interest & ~rt::readable;
+    int err = 0;
+    if (own) {
+      err = s.parker.watch(fd, own);
+    } else {
+      s.parker.unwatch(fd);
+    }
+    if (!err && (interest & rt::readable)) it->second->io->rearm(*stream);
+    return err;
+  }
+  if (!interest) {
+    s.parker.unwatch(fd);
+    return 0;
+  }
+  if (!stream || interest != rt::readable || !stream->shares_reads()) return s.parker.watch(fd, interest);
+  int err = s.parker.watch(fd, rt::readable | rt::exclusive);
+  if (!err) it->second->io->rearm(*stream);
+  return err;
+}
+
+void rewatch_fd(LoopState& s, int fd) {
+  auto it = s.watchers.find(fd);
+  watch_fd(s, fd, it != s.watchers.end() ? it->second.interest() : 0);
+}
+
 namespace {
 
 using Slot = HandleObject* FdWatchers::*;
 
 std::uint64_t& added_in(FdWatchers& w, Slot slot) {
   return slot == &FdWatchers::reader ? w.reader_added : w.writer_added;
-}
-
-// Makes the loop's registration of fd match `interest`. A socket an I/O
-// thread reads too (transport_stream.cpp) is registered exclusively while
-// only its reader is watched, and then the I/O thread's registration is
-// made again, behind the loop's: so the kernel hands a readable socket to
-// the loop when it is parked, to the I/O thread when the loop is busy (see
-// pyloop/rt/io_thread.hpp). While a writer is watched too, the registration
-// is an ordinary one (an exclusive one can't be changed in place).
-int watch_fd(LoopState& s, int fd, std::uint32_t interest) {
-  auto it = s.stream_fds.find(fd);
-  if (it != s.stream_fds.end()) it->second->stream->set_paused(!(interest & rt::readable));
-  if (!interest) {
-    s.parker.unwatch(fd);
-    return 0;
-  }
-  if (it == s.stream_fds.end() || interest != rt::readable || !it->second->stream->shares_reads())
-    return s.parker.watch(fd, interest);
-  int err = s.parker.watch(fd, rt::readable | rt::exclusive);
-  if (!err) it->second->io->rearm(*it->second->stream);
-  return err;
 }
 
 int fd_argument(PyObject* obj, int* fd) {
@@ -157,6 +175,7 @@ PyObject* loop_watchers_of(LoopCoreObject* self, PyObject* arg) {
 
 void dispatch_ready_fds(LoopCoreObject* self, int count) {
   LoopState& s = *self->state;
+  s.io_events += static_cast<std::size_t>(count);
   for (int i = 0; i < count; ++i) {
     const rt::ReadyEvent& ev = s.ready_fds[i];
     int fd = static_cast<int>(ev.token);

@@ -395,6 +395,7 @@ PyMethodDef loop_methods[] = {
      nullptr},
     {"_clear_callbacks", reinterpret_cast<PyCFunction>(loop_clear_callbacks), METH_NOARGS, nullptr},
     {"_scheduled_handles", reinterpret_cast<PyCFunction>(loop_scheduled_list), METH_NOARGS, nullptr},
+    {"_wake_stats", reinterpret_cast<PyCFunction>(loop_wake_stats), METH_NOARGS, nullptr},
     {nullptr, nullptr, 0, nullptr},
 };
 #undef FASTCALL_KW

@@ -62,6 +62,16 @@ PyObject* loop_remove_reader(LoopCoreObject* self, PyObject* fd);
 PyObject* loop_remove_writer(LoopCoreObject* self, PyObject* fd);
 // _watchers_of(fd) -> None, or (reader handle or None, writer handle or None).
 PyObject* loop_watchers_of(LoopCoreObject* self, PyObject* fd);
+// Makes the loop's registration of fd match `interest` (and an I/O
+// thread's, for a stream it shares); rewatch_fd: match its watchers'.
+// Returns 0 or an errno value.
+int watch_fd(LoopState& s, int fd, std::uint32_t interest);
+void rewatch_fd(LoopState& s, int fd);
+// Hands the loop's streams to the I/O threads or takes them back, as its
+// OffloadPolicy says after this iteration (offload.cpp).
+void steer_offload(LoopState& s);
+// _wake_stats() -> dict: the loop's wake-ups and offloading (offload.cpp).
+PyObject* loop_wake_stats(LoopCoreObject* self, PyObject* unused);
 // Queues the callbacks of the fds park() reported ready.
 void dispatch_ready_fds(LoopCoreObject* self, int count);
 // Drops every watcher: close().

@@ -18,6 +18,7 @@
 #include "transport_core.hpp"
 #include "pyloop/rt/log.hpp"
 #include "pyloop/rt/inbox.hpp"
+#include "pyloop/rt/offload_policy.hpp"
 #include "pyloop/rt/parker.hpp"
 #include "pyloop/rt/remote_queue.hpp"
 #include "pyloop/rt/ring_queue.hpp"
@@ -78,6 +79,11 @@ struct LoopState {
   rt::ReadyEvent ready_fds[256];
   // How long the loop polls before it parks (run_loop.cpp).
   rt::SpinPolicy spin = rt::SpinPolicy::from_environment();
+  // Whether its streams' I/O is the I/O threads' alone now (offload.cpp),
+  // and the I/O events of this iteration it goes by: ready fds, and the
+  // reads and write reports of streams from the inbox.
+  rt::OffloadPolicy offload = rt::OffloadPolicy::from_environment();
+  std::size_t io_events = 0;
 
   // Work from other threads: call_soon_threadsafe handles or native results.
   [[nodiscard]] bool has_remote_work() const noexcept { return !remote.empty() || !inbox->empty(); }

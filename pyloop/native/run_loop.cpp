@@ -162,6 +162,8 @@ int run_once(LoopCoreObject* self) {
   }
   // What the queued callbacks added counts in a poll that waits (see the top).
   if (timeout != 0.0) ++s.iteration;
+  // Between the callbacks and the poll, no read of the loop's is under way.
+  steer_offload(s);
   // This iteration's hand-over to the I/O threads, before waiting on them.
   if (submit_writes(s) < 0) return -1;
   // With nothing watched and work ready, there is nothing to ask the kernel.

@@ -322,6 +322,10 @@ PyObject* slow_write(PyObject* self, PyObject* data) {
 PyObject* write(PyObject* self, PyObject* data) {
   int allowed = fast_write_allowed(self, data);
   if (allowed < 0) return nullptr;
+  if (allowed && rt::IoThreads::shared().count()) {
+    // Offloaded, the I/O thread sends it, with the iteration's other writes.
+    if (StreamLink* link = stream_link(self); link && link->stream->offloaded()) return queue_write(self, *link, data);
+  }
   if (!allowed) {
     PyObject* r = slow_write(self, data);
     // What asyncio buffered goes to the I/O thread, if one shares the socket.

@@ -33,6 +33,7 @@ struct StreamLink {
   std::deque<Py_buffer> pinned;
   std::size_t front_sent = 0;  // of pinned.front(), reported sent
   bool submit_due = false;     // in LoopState::writes_due
+  PyObject* held = nullptr;    // the transport, while writes are on their way (transport_writes.cpp)
   bool delivery_scheduled = false;  // a _deliver_backlog is in the ready queue
 };
 
@@ -98,6 +99,12 @@ void forget_writes(StreamLink& link);
 // _sendto_ready, for a linked transport: no epoll registration, its writes
 // are submitted instead. False for any other writer.
 bool take_transport_writer(LoopState& s, int fd, PyObject* callback);
+// write(data) on an offloaded stream whose buffer is empty, as asyncio's
+// write() would buffer it after a send that took nothing: into the write
+// buffer (a bytes copy of anything else, which asyncio's send would have
+// taken at once), handed to the I/O thread with this iteration's
+// submissions; pause_writing if that passes the high-water mark.
+PyObject* queue_write(PyObject* self, StreamLink& link, PyObject* data);
 // asyncio's write() or sendto() buffered data: it goes with this
 // iteration's submissions.
 void note_buffered_write(PyObject* self);

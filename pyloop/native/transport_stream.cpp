@@ -210,6 +210,8 @@ PyObject* attach_stream(PyObject* self, PyObject* loop) {
     if (!socket_kind(static_cast<int>(fd), &kind)) Py_RETURN_FALSE;
     std::uint64_t id = s.next_completion_id++;
     auto* link = new StreamLink{new rt::Stream(static_cast<int>(fd), id, s.inbox, kind), io, self, &s};
+    // A busy loop's new connection is offloaded from the start (offload.cpp).
+    if (kind == rt::Stream::Kind::stream) link->stream->set_offloaded(s.offload.offloaded());
     s.streams.emplace(id, link);
     s.stream_fds.emplace(static_cast<int>(fd), link);
     lend_buffers(s);
@@ -263,6 +265,9 @@ int begin_read(PyObject* self, int fd, StreamLink** out) {
   StreamLink* link = *out = link_of(self, fd);
   if (!link) return 1;
   if (!link->backlog.empty()) return drain_backlog(self);
+  // Offloaded, the I/O thread reads alone (a read callback queued before
+  // the switch may still run).
+  if (link->stream->offloaded()) return 0;
   if (!link->stream->try_claim()) return 0;
   if (link->stream->has_undelivered() || link->stream->finished()) {
     link->stream->release();

@@ -53,13 +53,33 @@ struct Names {
   PyObject* io_datagrams_sent = PyUnicode_InternFromString("_io_datagrams_sent");
   PyObject* io_sent_datagrams = PyUnicode_InternFromString("_io_sent_datagrams");
   PyObject* send_from_loop = PyUnicode_InternFromString("_send_from_loop");
+  PyObject* append = PyUnicode_InternFromString("append");
+  PyObject* high_water = PyUnicode_InternFromString("_high_water");
+  PyObject* maybe_pause = PyUnicode_InternFromString("_maybe_pause_protocol");
+  PyObject* protocol_paused = PyUnicode_InternFromString("_protocol_paused");
+  PyObject* empty_waiter = PyUnicode_InternFromString("_empty_waiter");
+  PyObject* closing = PyUnicode_InternFromString("_closing");
+  PyObject* eof = PyUnicode_InternFromString("_eof");
 };
 const Names& names() {
   static const Names interned;
   return interned;
 }
 
+// While its writes are on their way the link holds the transport: asyncio's
+// write buffer keeps a transport alive through the writer callback it
+// registers (a close()d one too, until the last byte is out), and a linked
+// transport registers none (take_transport_writer).
+void hold(StreamLink& link) {
+  if (!link.held) link.held = Py_NewRef(link.transport);
+}
+
+// Lets go of the transport. Only where the caller holds it as well (a
+// method of its own running), since this may be the last reference.
+void unhold(StreamLink& link) { Py_CLEAR(link.held); }
+
 void mark_due(StreamLink& link) {
+  hold(link);
   if (!link.submit_due) {
     link.submit_due = true;
     link.loop->writes_due.push_back(&link);
@@ -99,6 +119,69 @@ int schedule_report(LoopCoreObject* loop, PyObject* transport, PyObject* method_
     rc = schedule_call(loop, method, args, N);
   Py_XDECREF(method);
   for (PyObject* a : args) Py_XDECREF(a);
+  return rc;
+}
+
+// Whether self.<name> is true; -1 on error.
+int attr_true(PyObject* self, PyObject* name) {
+  PyObject* value = PyObject_GetAttr(self, name);
+  int r = value ? PyObject_IsTrue(value) : -1;
+  Py_XDECREF(value);
+  return r;
+}
+
+// Bytes in asyncio's write buffer: get_write_buffer_size().
+Py_ssize_t buffered_size(PyObject* buffer) {
+  PyObject* it = PyObject_GetIter(buffer);
+  if (!it) return -1;
+  Py_ssize_t size = 0;
+  while (PyObject* entry = PyIter_Next(it)) {
+    Py_ssize_t n = PyObject_Length(entry);
+    Py_DECREF(entry);
+    if (n < 0) break;
+    size += n;
+  }
+  Py_DECREF(it);
+  return PyErr_Occurred() ? -1 : size;
+}
+
+// asyncio's _io_sent (pyloop/_loop.py) in the common case of an offloaded
+// stream: `written` ends where an entry of the buffer does, and trimming
+// the buffer is all there is to do (no error, the connection alive, the
+// protocol not paused, and, when the buffer empties, nobody waiting for
+// that: no sendfile, close or write_eof). 1: done; 0: take _io_sent; -1:
+// error.
+int trim_sent(PyObject* self, std::size_t written) {
+  for (PyObject* name : {names().conn_lost, names().protocol_paused}) {
+    int r = attr_true(self, name);
+    if (r != 0) return r < 0 ? -1 : 0;
+  }
+  PyObject* buffer = PyObject_GetAttr(self, names().buffer);
+  if (!buffer) return -1;
+  Py_ssize_t count = PyObject_Length(buffer), whole = 0;
+  std::size_t total = 0;
+  while (whole < count && total < written) {
+    PyObject* entry = PySequence_GetItem(buffer, whole);
+    Py_ssize_t n = entry ? PyObject_Length(entry) : -1;
+    Py_XDECREF(entry);
+    if (n <= 0) break;  // an error, or an empty entry: _io_sent's to handle
+    total += static_cast<std::size_t>(n);
+    ++whole;
+  }
+  int rc = PyErr_Occurred() ? -1 : total == written ? 1 : 0;
+  if (rc == 1 && whole == count) {
+    PyObject* waiter = PyObject_GetAttr(self, names().empty_waiter);
+    rc = !waiter ? -1 : waiter != Py_None ? 0 : 1;
+    Py_XDECREF(waiter);
+    for (PyObject* name : {names().closing, names().eof}) {
+      if (rc != 1) break;
+      int r = attr_true(self, name);
+      rc = r < 0 ? -1 : r ? 0 : 1;
+    }
+  }
+  for (Py_ssize_t i = 0; rc == 1 && i < whole; ++i)
+    if (PySequence_DelItem(buffer, 0) < 0) rc = -1;
+  Py_DECREF(buffer);
   return rc;
 }
 
@@ -184,6 +267,34 @@ int pin_new_writes(StreamLink& link, Batch& batch) {
 
 }  // namespace
 
+PyObject* queue_write(PyObject* self, StreamLink& link, PyObject* data) {
+  PyObject* owned = PyBytes_Check(data) ? Py_NewRef(data) : PyBytes_FromObject(data);
+  if (!owned) return nullptr;
+  if (PyBytes_GET_SIZE(owned) == 0) {
+    Py_DECREF(owned);
+    Py_RETURN_NONE;
+  }
+  PyObject* buffer = PyObject_GetAttr(self, names().buffer);
+  PyObject* appended = buffer ? PyObject_CallMethodOneArg(buffer, names().append, owned) : nullptr;
+  Py_DECREF(owned);
+  if (!appended) {
+    Py_XDECREF(buffer);
+    return nullptr;
+  }
+  Py_DECREF(appended);
+  mark_due(link);
+  // _maybe_pause_protocol() does nothing at or below the high-water mark.
+  Py_ssize_t size = buffered_size(buffer);
+  Py_DECREF(buffer);
+  PyObject* high = size >= 0 ? PyObject_GetAttr(self, names().high_water) : nullptr;
+  if (!high) return nullptr;
+  Py_ssize_t high_water = PyLong_AsSsize_t(high);
+  Py_DECREF(high);
+  if (high_water == -1 && PyErr_Occurred()) return nullptr;
+  if (size <= high_water) Py_RETURN_NONE;
+  return PyObject_CallMethodNoArgs(self, names().maybe_pause);
+}
+
 int submit_writes(LoopState& s) {
   if (s.writes_due.empty() && s.write_batch.empty()) return 0;
   auto& batch = s.write_batch;  // may hold sendfile submissions already
@@ -192,13 +303,17 @@ int submit_writes(LoopState& s) {
   // writes_due: those wait for the next iteration.
   auto due = std::move(s.writes_due);
   s.writes_due.clear();
+  std::vector<PyObject*> idle;  // transports with nothing on its way after all
   for (StreamLink* link : due) {
     link->submit_due = false;
     if (rc == 0 && pin_new_writes(*link, batch) < 0) rc = -1;
+    if (link->pinned.empty() && !link->submit_due && link->held) idle.push_back(std::exchange(link->held, nullptr));
   }
   // One hand-over per I/O thread, each stream's submissions in order.
   rt::hand_over_by_key(batch, s.write_run,
                        [](rt::IoThread* io, rt::Submission* run, std::size_t n) { io->submit(run, n); });
+  // Last: letting one go may run its __del__, which detaches its link.
+  for (PyObject* transport : idle) Py_DECREF(transport);
   return rc;
 }
 
@@ -223,6 +338,7 @@ void forget_writes(StreamLink& link) {
   std::erase_if(link.loop->write_batch, [&](const auto& entry) { return entry.second.stream == link.stream; });
   link.stream->claim_writes_forever();
   while (!link.pinned.empty()) release_front(link);
+  unhold(link);
 }
 
 bool take_transport_writer(LoopState& s, int fd, PyObject* callback) {
@@ -269,6 +385,7 @@ PyObject* io_written(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     } else {
       release_sent(*link, written);
     }
+    if (link->pinned.empty() && !link->submit_due) unhold(*link);
   }
   if (file_progress) {
     PyObject* call[] = {self, args[2], args[3], args[4]};
@@ -277,6 +394,11 @@ PyObject* io_written(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     Py_DECREF(r);
   }
   if (!written && !error) Py_RETURN_NONE;
+  if (!error) {
+    int trimmed = trim_sent(self, written);
+    if (trimmed < 0) return nullptr;
+    if (trimmed) Py_RETURN_NONE;
+  }
   PyObject* call[] = {self, args[0], args[1]};
   return PyObject_VectorcallMethod(names().io_sent, call, 3, nullptr);
 }

@@ -20,6 +20,7 @@ std::uint32_t to_epoll(std::uint32_t interest) {
   if (interest & exclusive) ev |= EPOLLEXCLUSIVE;
   if (interest & edge) ev |= EPOLLET;
   if (interest & oneshot) ev |= EPOLLONESHOT;
+  if (interest & peer_closed) ev |= EPOLLRDHUP;
   return ev;
 }
 

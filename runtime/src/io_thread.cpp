@@ -1,5 +1,6 @@
 #include "pyloop/rt/io_thread.hpp"
 
+#include <pthread.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -16,8 +17,9 @@ namespace pyloop::rt {
 namespace {
 
 // Reads per ready event at most, so one busy socket can't starve the rest;
-// what is left is seen by the loop's level-triggered registration. A
-// datagram read is one datagram, often small: more of those.
+// what is left is seen by the loop's level-triggered registration, or, for
+// an offloaded stream, read in the next iteration. A datagram read is one
+// datagram, often small: more of those.
 constexpr int reads_per_event = 4;
 constexpr int datagrams_per_event = 16;
 
@@ -36,6 +38,8 @@ constexpr std::uint64_t write_waits_token = 1;
 }  // namespace
 
 IoThread::IoThread() : _thread([this] {
+  // Named, so that a profile or the benchmark's per-thread CPU can tell it.
+  pthread_setname_np(pthread_self(), "pyloop-io");
   // Before the loop starts: the thread alone touches its reactor.
   if (int err = _parker.watch(_write_waits->pollable_fd(), readable, write_waits_token))
     log::get("io")->error("I/O thread cannot watch its write waits: errno {}", err);
@@ -52,7 +56,11 @@ IoThread::~IoThread() {
 }
 
 int IoThread::attach(Stream& stream) noexcept {
-  return _parker.watch(stream.fd(), readable | exclusive | edge, reinterpret_cast<std::uint64_t>(&stream));
+  // Offloaded, the loop's own registration is gone, so this one needs no
+  // exclusivity, and it asks for the peer's shutdown too, which the kernel
+  // refuses with `exclusive`.
+  std::uint32_t interest = stream.offloaded() ? readable | peer_closed | edge : readable | exclusive | edge;
+  return _parker.watch(stream.fd(), interest, reinterpret_cast<std::uint64_t>(&stream));
 }
 
 void IoThread::retire(Stream* stream) {
@@ -66,25 +74,51 @@ void IoThread::run() {
   ReadyEvent events[256];
   auto has_work = [this] { return !_submissions.empty() || _stopping.load(std::memory_order_seq_cst); };
   while (!_stopping.load(std::memory_order_relaxed)) {
-    int n = _parker.park(-1.0, has_work, events);
+    // Streams whose reading the last iteration cut short are read again
+    // after this iteration's events, so the wait only polls.
+    _retry.swap(_again);
+    int n = wait_for_events(_retry.empty() ? -1.0 : 0.0, has_work, events);
     for (int i = 0; i < n; ++i) {
       if (events[i].token == write_waits_token) {
         take_writable();
       } else {
-        read(*reinterpret_cast<Stream*>(events[i].token));
+        read(*reinterpret_cast<Stream*>(events[i].token), events[i].ready & ReadyEvent::hangup);
       }
     }
+    for (Stream* s : _retry) {
+      s->read_again = false;
+      read(*s, true);
+    }
+    _retry.clear();
     take_submissions();
     flush();
     // Retired streams go only now: no event collected above names them
     // after this point, and nothing later will (they are unregistered).
     for (Stream* s : _retired) {
       _waiting.erase(s);
+      if (s->read_again) std::erase(_again, s);
       delete s;
     }
     _retired.clear();
     _pool.reclaim();
   }
+}
+
+template <class HasWork>
+int IoThread::wait_for_events(double timeout, HasWork&& has_work, std::span<ReadyEvent> events) {
+  // Under load the next event is often microseconds away: poll for it
+  // first, as the loop does (spin_policy.hpp), where that pays.
+  double window = timeout < 0.0 ? _spin.window() : 0.0;
+  if (window <= 0.0) return _parker.park(timeout, has_work, events);
+  double start = monotonic_seconds();
+  if (int n = _parker.spin(window, has_work, events); n != 0 || has_work()) return n;
+  int n = _parker.park(timeout, has_work, events);
+  _spin.waited(monotonic_seconds() - start);
+  return n;
+}
+
+void IoThread::read_later(Stream& stream) {
+  if (!std::exchange(stream.read_again, true)) _again.push_back(&stream);
 }
 
 void IoThread::take_submissions() {
@@ -194,9 +228,16 @@ void IoThread::report(Stream& stream, WriteReport progress) {
   if (progress.datagram_error) r.datagram_error = progress.datagram_error;
 }
 
-void IoThread::read(Stream& stream) {
-  if (stream.paused() || !stream.try_claim()) return;
+void IoThread::read(Stream& stream, bool to_the_end) {
+  if (stream.paused()) return;
+  const bool offloaded = stream.offloaded();
+  if (!stream.try_claim()) {
+    // The loop holds it (a read of its own, begun before it offloaded).
+    if (offloaded) read_later(stream);
+    return;
+  }
   const bool datagram = stream.datagram();
+  bool drained = false;
   for (int pass = 0; pass < (datagram ? datagrams_per_event : reads_per_event) && !stream.finished(); ++pass) {
     ReadChunk* chunk = _pool.take();
     chunk->borrow(stream.inbox().supply);
@@ -213,6 +254,7 @@ void IoThread::read(Stream& stream) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       chunk->return_loan();
       _pool.put(chunk);
+      drained = true;
       break;
     }
     chunk->id = stream.id();
@@ -230,9 +272,16 @@ void IoThread::read(Stream& stream) {
       continue;
     }
     if (n <= 0) stream.set_finished();
-    if (n < static_cast<ssize_t>(ReadChunk::capacity)) break;  // the socket is drained
+    // A short read drained the socket, unless the peer's EOF came with
+    // the data: then only the next read sees it, and, edge-triggered, an
+    // offloaded stream gets no other event for it.
+    if (n < static_cast<ssize_t>(ReadChunk::capacity) && !(offloaded && to_the_end)) {
+      drained = true;
+      break;
+    }
   }
   stream.release();
+  if (offloaded && !drained && !stream.finished()) read_later(stream);
 }
 
 void IoThread::flush() {
@@ -265,6 +314,16 @@ std::uint64_t IoThreads::reads() const noexcept {
 std::uint64_t IoThreads::loaned_reads() const noexcept {
   std::uint64_t total = 0;
   for (const auto& thread : _threads) total += thread->loaned_reads();
+  return total;
+}
+
+IoThreads::WakeStats IoThreads::wake_stats() const noexcept {
+  WakeStats total;
+  for (const auto& thread : _threads) {
+    total.waits += thread->parker().waits();
+    total.empty_waits += thread->parker().empty_waits();
+    total.wakes += thread->parker().wakes();
+  }
   return total;
 }
 

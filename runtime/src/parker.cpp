@@ -47,6 +47,8 @@ void Parker::unwatch(int fd) noexcept {
 
 int Parker::wait(double timeout, std::span<ReadyEvent> ready) noexcept {
   int n = _reactor->wait(ready, timeout);
+  _waits.store(_waits.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (n == 0) _empty_waits.store(_empty_waits.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   if (n <= 0) return n;
   // Drop the wake-up from the results, resetting the eventfd.
   int kept = 0;
@@ -63,6 +65,7 @@ int Parker::wait(double timeout, std::span<ReadyEvent> ready) noexcept {
 }
 
 void Parker::signal() noexcept {
+  _wakes.fetch_add(1, std::memory_order_relaxed);
   std::uint64_t one = 1;
   // Fails only if the counter would overflow, i.e. it is already signalled.
   [[maybe_unused]] ssize_t r = write(_event_fd, &one, sizeof one);

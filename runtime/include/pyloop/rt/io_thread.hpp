@@ -15,6 +15,14 @@
 // Neither thread ever waits for the other: a Stream's read claim decides
 // who reads when both look at once (stream.hpp).
 //
+// Offloaded (offload_policy.hpp): under load a loop takes its own
+// registration of its streams away, so only this thread's edge-triggered
+// one remains; the thread then reads each such stream until it would
+// block, and one it could not finish (a pass cut short, a claim the loop
+// held) it reads again in its next iteration, polling rather than parking.
+// Its reactor is polled briefly before it parks, as the loop's is
+// (spin_policy.hpp, PYLOOP_SPIN_US).
+//
 // Writes. The loop sends a transport's writes itself while the socket takes
 // them (that is the common case, and it costs no hand-off); what a full
 // socket leaves over, the loop submits to the stream's I/O thread, which
@@ -40,6 +48,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <thread>
 #include <unordered_set>
 #include <utility>
@@ -49,6 +58,7 @@
 #include "pyloop/rt/reactor.hpp"
 #include "pyloop/rt/read_chunk.hpp"
 #include "pyloop/rt/remote_queue.hpp"
+#include "pyloop/rt/spin_policy.hpp"
 #include "pyloop/rt/stream.hpp"
 
 namespace pyloop::rt {
@@ -94,10 +104,17 @@ class IoThread {
   [[nodiscard]] std::uint64_t reads() const noexcept { return _reads.load(std::memory_order_relaxed); }
   [[nodiscard]] std::uint64_t loaned_reads() const noexcept { return _loaned_reads.load(std::memory_order_relaxed); }
   [[nodiscard]] std::uint64_t sends() const noexcept { return _sends.load(std::memory_order_relaxed); }
+  // Its wake-up statistics (waits, empty waits, eventfd writes to it).
+  [[nodiscard]] const Parker& parker() const noexcept { return _parker; }
 
  private:
   void run();
-  void read(Stream& stream);
+  template <class HasWork>
+  int wait_for_events(double timeout, HasWork&& has_work, std::span<ReadyEvent> events);
+  // to_the_end: the peer has shut down (or may have): an offloaded stream
+  // is read until EOF or EAGAIN, not just to a short read.
+  void read(Stream& stream, bool to_the_end);
+  void read_later(Stream& stream);
   void write(Stream& stream);
   void wait_writable(Stream& stream);
   void take_writable();
@@ -106,6 +123,7 @@ class IoThread {
   void flush();
 
   Parker _parker;
+  SpinPolicy _spin = SpinPolicy::from_environment();
   RemoteQueue<Submission> _submissions{_parker};
   // Sockets a send found full, armed one-shot for writability. The tokens
   // are Stream pointers, looked up in _waiting before use: a retired
@@ -120,6 +138,8 @@ class IoThread {
   std::vector<Stream*> _due;       // streams with new writes to try
   std::vector<Stream*> _reported;  // streams whose report is in _batch
   std::vector<Stream*> _retired;   // deleted at the end of the iteration
+  std::vector<Stream*> _again;     // offloaded streams to read again next iteration
+  std::vector<Stream*> _retry;     // this iteration's (last iteration's _again)
   std::atomic<bool> _stopping{false};
   // Written by this thread only; relaxed: statistics, read by anyone.
   std::atomic<std::uint64_t> _reads{0};
@@ -140,6 +160,11 @@ class IoThreads {
   [[nodiscard]] std::uint64_t reads() const noexcept;
   [[nodiscard]] std::uint64_t loaned_reads() const noexcept;
   [[nodiscard]] std::uint64_t sends() const noexcept;
+  struct WakeStats {
+    std::uint64_t waits = 0, empty_waits = 0, wakes = 0;
+  };
+  // All of them together (Parker's statistics).
+  [[nodiscard]] WakeStats wake_stats() const noexcept;
 
  private:
   IoThreads();

@@ -79,6 +79,13 @@ class Parker {
     return 0;
   }
 
+  // Wake-up statistics (for tools/bench): epoll_waits the owner made, those
+  // that returned no event at all (a timeout, or a poll that found
+  // nothing), and eventfd writes made to wake it. Any thread may read them.
+  [[nodiscard]] std::uint64_t waits() const noexcept { return _waits.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t empty_waits() const noexcept { return _empty_waits.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t wakes() const noexcept { return _wakes.load(std::memory_order_relaxed); }
+
   // Any thread. Call after publishing, with a seq_cst write, the work the
   // owner should see.
   void unpark() noexcept {
@@ -96,6 +103,11 @@ class Parker {
   int _event_fd = -1;
   // On its own cache line: producers on other cores read it on every submission.
   alignas(64) std::atomic<bool> _parked{false};
+  // Relaxed: statistics. The first two are written by the owner only; the
+  // last by whichever producer wakes it, at most once per park.
+  std::atomic<std::uint64_t> _waits{0};
+  std::atomic<std::uint64_t> _empty_waits{0};
+  std::atomic<std::uint64_t> _wakes{0};
 };
 
 }  // namespace pyloop::rt

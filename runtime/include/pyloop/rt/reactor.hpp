@@ -28,6 +28,10 @@ enum Interest : std::uint32_t {
   edge = 1u << 5,
   // Reported once, then silent until the registration is modified again.
   oneshot = 1u << 6,
+  // Report the peer's shutdown (as ReadyEvent::hangup) along with readable:
+  // an edge-triggered reader then knows a short read left the EOF behind.
+  // Not with `exclusive` (the kernel refuses the pair).
+  peer_closed = 1u << 7,
 };
 
 struct ReadyEvent {

@@ -66,6 +66,17 @@ class Stream {
   void set_paused(bool paused) noexcept { _paused.store(paused, std::memory_order_relaxed); }
   [[nodiscard]] bool paused() const noexcept { return _paused.load(std::memory_order_relaxed); }
 
+  // Loop thread sets, I/O thread reads: the loop has handed this stream's
+  // reading to the I/O thread alone (offload_policy.hpp). The loop's own
+  // epoll no longer watches the socket, so the I/O thread reads it until
+  // it would block, and tries again later whenever it could not (a claim it
+  // lost, a pass cut short): nothing else would. Relaxed: the loop re-makes
+  // the I/O thread's registration after a change, and a stale read costs
+  // one needless retry or, changing back, one read the loop's level-
+  // triggered registration sees again.
+  void set_offloaded(bool offloaded) noexcept { _offloaded.store(offloaded, std::memory_order_relaxed); }
+  [[nodiscard]] bool offloaded() const noexcept { return _offloaded.load(std::memory_order_relaxed); }
+
   // Holding the claim: EOF or an error was read, so neither thread reads
   // again (the claim's acquire/release orders these plain accesses). Never
   // for a datagram socket, which reads on after an error.
@@ -101,6 +112,7 @@ class Stream {
   int write_error = 0;            // a send failed (errno): later writes are dropped
   std::size_t file_sent = 0;      // of the file span, not reported yet (reported with its end)
   bool write_due = false;         // queued for a send attempt this iteration
+  bool read_again = false;        // offloaded: queued for another read next iteration
 
  private:
   const int _fd;
@@ -111,6 +123,7 @@ class Stream {
   std::atomic<bool> _read_claim{false};
   std::atomic<bool> _write_claim{false};
   std::atomic<bool> _paused{true};
+  std::atomic<bool> _offloaded{false};
   std::atomic<int> _undelivered{0};
 };
 
