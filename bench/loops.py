@@ -34,6 +34,8 @@ _FACTORIES = {
     "pyloop-io0": _module_factory("pyloop", "new_event_loop"),
     "pyloop-io1": _module_factory("pyloop", "new_event_loop"),
     "pyloop-io4": _module_factory("pyloop", "new_event_loop"),
+    # One I/O thread sharing the sockets but never offloading (PYLOOP_OFFLOAD).
+    "pyloop-io1-shared": _module_factory("pyloop", "new_event_loop"),
     # pyloop parking at once when idle, and polling up to 50 or 200 us first
     # (PYLOOP_SPIN_US; the default is 100 on two or more cores).
     "pyloop-spin0": _module_factory("pyloop", "new_event_loop"),
@@ -46,6 +48,7 @@ _ENV = {
     "pyloop-io0": {"PYLOOP_IO_THREADS": "0"},
     "pyloop-io1": {"PYLOOP_IO_THREADS": "1"},
     "pyloop-io4": {"PYLOOP_IO_THREADS": "4"},
+    "pyloop-io1-shared": {"PYLOOP_IO_THREADS": "1", "PYLOOP_OFFLOAD": "never"},
     **{f"pyloop-spin{us}": {"PYLOOP_SPIN_US": str(us)} for us in (0, 50, 200)},
 }
 
