@@ -142,6 +142,43 @@ TEST(io_thread_reads_arrive_in_order) { read_through_io_thread(false); }
 
 TEST(io_thread_and_loop_reading_together_keep_order) { read_through_io_thread(true); }
 
+// Offloaded, no registration of the loop's backs the I/O thread's edge-
+// triggered one: what a pass leaves (4 MiB is many passes) must be read
+// again by the I/O thread itself, and an EOF that came with the last data
+// must not wait for an event that never comes.
+TEST(offloaded_stream_is_read_to_the_end_by_the_io_thread_alone) {
+  SocketPair sockets;
+  auto inbox = std::make_shared<Inbox>();
+  auto* stream = new Stream(sockets.loop_end, 11, inbox);
+  stream->set_offloaded(true);
+  stream->set_paused(false);  // before the registration, as fd_watch does it
+  IoThread io;
+  CHECK(io.attach(*stream) == 0);
+  std::string sent;
+  std::thread peer([&] { sent = send_all(sockets.peer, 4 << 20, 3); });
+  std::string got = consume(*inbox, *stream, false);
+  peer.join();
+  CHECK(got == sent);
+  let_go(io, stream);
+}
+
+TEST(offloaded_stream_gets_data_and_eof_that_arrive_together) {
+  for (int round = 0; round < 20; ++round) {
+    SocketPair sockets;
+    auto inbox = std::make_shared<Inbox>();
+    auto* stream = new Stream(sockets.loop_end, 12, inbox);
+    stream->set_offloaded(true);
+    IoThread io;
+    // Both are there before the thread first looks.
+    CHECK(write(sockets.peer, "hello", 5) == 5);
+    shutdown(sockets.peer, SHUT_WR);
+    stream->set_paused(false);
+    CHECK(io.attach(*stream) == 0);
+    CHECK(consume(*inbox, *stream, false) == "hello");
+    let_go(io, stream);
+  }
+}
+
 TEST(parked_loop_gets_the_socket_not_the_io_thread) {
   SocketPair sockets;
   auto inbox = std::make_shared<Inbox>();
