@@ -16,6 +16,9 @@
 // io_thread.hpp describes.
 //
 // Threading: the loop thread's.
+#include <cstdint>
+#include <utility>
+
 #include "loop_core.hpp"
 #include "loop_state.hpp"
 
@@ -37,14 +40,27 @@ void steer_offload(LoopState& s) {
 
 PyObject* loop_wake_stats(LoopCoreObject* self, PyObject*) {
   LoopState& s = *self->state;
-  auto& threads = rt::IoThreads::shared();
-  auto io = threads.wake_stats();
-  return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:O,s:K}", "waits", (unsigned long long)s.parker.waits(),
-                       "empty_waits", (unsigned long long)s.parker.empty_waits(), "wakes",
-                       (unsigned long long)s.parker.wakes(), "io_waits", (unsigned long long)io.waits,
-                       "io_empty_waits", (unsigned long long)io.empty_waits, "io_wakes",
-                       (unsigned long long)io.wakes, "offloaded", s.offload.offloaded() ? Py_True : Py_False,
-                       "offload_switches", (unsigned long long)s.offload.switches());
+  auto io = rt::IoThreads::shared().wake_stats();
+  const std::pair<const char*, std::uint64_t> counts[] = {
+      {"waits", s.parker.waits()}, {"empty_waits", s.parker.empty_waits()}, {"wakes", s.parker.wakes()},
+      {"io_waits", io.waits},      {"io_empty_waits", io.empty_waits},      {"io_wakes", io.wakes},
+      {"offload_switches", s.offload.switches()},
+  };
+  PyObject* stats = PyDict_New();
+  if (!stats || PyDict_SetItemString(stats, "offloaded", s.offload.offloaded() ? Py_True : Py_False) < 0) {
+    Py_XDECREF(stats);
+    return nullptr;
+  }
+  for (const auto& [name, count] : counts) {
+    PyObject* value = PyLong_FromUnsignedLongLong(count);
+    if (!value || PyDict_SetItemString(stats, name, value) < 0) {
+      Py_XDECREF(value);
+      Py_DECREF(stats);
+      return nullptr;
+    }
+    Py_DECREF(value);
+  }
+  return stats;
 }
 
 }  // namespace pyloop::py
