@@ -1,12 +1,17 @@
 """pyloop: a drop-in asyncio event loop with a C++20 runtime."""
 
 import asyncio as _asyncio
+import sys as _sys
 
 from . import _native
 from ._loop import Loop, new_event_loop
-from ._policy import EventLoopPolicy, install
 
-__all__ = ("EventLoopPolicy", "Loop", "build_config", "install", "new_event_loop", "run")
+__all__ = ("Loop", "build_config", "new_event_loop", "run")
+# Event loop policies go in CPython 3.16, and pyloop's shims for them with them.
+_POLICY_NAMES = ("EventLoopPolicy", "install")
+_POLICIES_REMOVED = _sys.version_info >= (3, 16)
+if not _POLICIES_REMOVED:
+    __all__ += _POLICY_NAMES
 __version__ = _native.build_config()["version"]
 
 
@@ -18,3 +23,14 @@ def run(main, *, debug=None):
 def build_config():
     """How this pyloop was built: versions and options, for bug reports."""
     return _native.build_config()
+
+
+def __getattr__(name):
+    # The policy shims load on first use, so importing pyloop touches no
+    # deprecated asyncio name.
+    if name in _POLICY_NAMES and not _POLICIES_REMOVED:
+        from . import _policy
+
+        return getattr(_policy, name)
+    hint = " (event loop policies were removed in Python 3.16; use pyloop.run())" if name in _POLICY_NAMES else ""
+    raise AttributeError(f"module 'pyloop' has no attribute {name!r}{hint}")

@@ -1,16 +1,18 @@
-"""Deprecated policy shims, kept as uvloop keeps them: event loop policies are
-deprecated in CPython 3.14. Prefer pyloop.run() or
-asyncio.run(main, loop_factory=pyloop.new_event_loop)."""
+"""Deprecated policy shims, kept as uvloop keeps them. Event loop policies are
+deprecated since CPython 3.14 and go in 3.16; there pyloop.install and
+pyloop.EventLoopPolicy are gone too (pyloop/__init__.py). Prefer pyloop.run()
+or asyncio.run(main, loop_factory=pyloop.new_event_loop)."""
 
 import asyncio
 import warnings
+from asyncio import unix_events
 
 from ._loop import new_event_loop
 
-# The platform's default policy (on Unix it also keeps the child watchers
-# that asyncio 3.13 still exposes); CPython 3.14 renamed it and deprecated
-# the public name.
-_BasePolicy = getattr(asyncio, "_DefaultEventLoopPolicy", None) or asyncio.DefaultEventLoopPolicy
+# The platform's default policy under the name both 3.13 and 3.14 keep (3.14
+# deprecates the public asyncio.DefaultEventLoopPolicy; on 3.13 the Unix
+# policy also keeps the child watchers).
+_BasePolicy = unix_events._UnixDefaultEventLoopPolicy
 
 
 class EventLoopPolicy(_BasePolicy):
@@ -18,6 +20,11 @@ class EventLoopPolicy(_BasePolicy):
 
     def _loop_factory(self):
         return new_event_loop()
+
+
+# 3.14's asyncio warns on set_event_loop_policy itself; its private setter
+# doesn't, so install() gives one warning, its own, pointing at its caller.
+_set_policy = getattr(asyncio.events, "_set_event_loop_policy", asyncio.set_event_loop_policy)
 
 
 def install():
@@ -28,4 +35,4 @@ def install():
         DeprecationWarning,
         stacklevel=2,
     )
-    asyncio.set_event_loop_policy(EventLoopPolicy())
+    _set_policy(EventLoopPolicy())

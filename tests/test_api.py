@@ -93,19 +93,39 @@ def test_state_queries_and_create_future(loop):
     assert loop.is_closed() is True
 
 
+# 3.14 deprecates the public policy functions; their private forms don't warn.
+_get_policy = getattr(asyncio.events, "_get_event_loop_policy", asyncio.get_event_loop_policy)
+_set_policy = getattr(asyncio.events, "_set_event_loop_policy", asyncio.set_event_loop_policy)
+
+
 def test_install_is_deprecated_and_sets_policy():
-    old = asyncio.get_event_loop_policy()
+    old = _get_policy()
     try:
-        with pytest.warns(DeprecationWarning):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             pyloop.install()
-        assert isinstance(asyncio.get_event_loop_policy(), pyloop.EventLoopPolicy)
+        # One warning, pyloop's, pointing at the caller.
+        assert [(w.category, w.filename) for w in caught] == [(DeprecationWarning, __file__)]
+        assert "pyloop.run()" in str(caught[0].message)
+        assert isinstance(_get_policy(), pyloop.EventLoopPolicy)
         loop = asyncio.new_event_loop()
         assert isinstance(loop, pyloop.Loop)
         loop.close()
     finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            asyncio.set_event_loop_policy(old)
+        _set_policy(old)
+
+
+def test_import_touches_no_deprecated_asyncio_name():
+    code = "import warnings; warnings.simplefilter('error'); import pyloop; pyloop.run(__import__('asyncio').sleep(0))"
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+
+
+def test_policy_shims_are_listed_until_policies_go():
+    listed = {"EventLoopPolicy", "install"} <= set(pyloop.__all__)
+    assert listed == (sys.version_info < (3, 16))
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        pyloop.no_such_name  # noqa: B018
 
 
 def test_unclosed_loop_warns():

@@ -14,6 +14,7 @@ import asyncio
 import errno
 import random
 import socket
+import sys
 import threading
 import time
 
@@ -132,11 +133,12 @@ def test_buffer_size_and_flow_control_as_asyncio_counts_them(loop, tmp_path):
 
     got, sent, sizes, final, protocol = loop.run_until_complete(main())
     assert got == sent
-    # asyncio counts 8 more bytes per datagram on the way in than on the
-    # way out; pyloop keeps its count.
+    # asyncio 3.13 counts 8 more bytes per datagram on the way in than on
+    # the way out, 3.14 the same 8 both ways; pyloop keeps asyncio's count.
     blocked = sum(1 for size in sizes if size)
-    assert final == 8 * blocked
-    assert protocol.paused == 1 and protocol.resumed == 0  # never down to 0 again
+    assert final == (8 * blocked if sys.version_info < (3, 14) else 0)
+    # 3.13 never gets down to 0 again, so it never resumes; 3.14 does.
+    assert protocol.paused == 1 and protocol.resumed == (0 if sys.version_info < (3, 14) else 1)
 
 
 def test_peer_gone_gives_error_received_per_buffered_datagram(loop, tmp_path):

@@ -1,6 +1,7 @@
 """run_forever, run_until_complete, stop, close and their misuse."""
 
 import asyncio
+import sys
 import threading
 
 import pytest
@@ -299,7 +300,9 @@ def test_create_task_with_factory_gets_context(loop):
     task = loop.create_task(coro(), name="n", context=contextvars.copy_context())
     assert loop.run_until_complete(task) == "ok"
     assert task.get_name() == "n"
-    assert seen == [["context"]]
+    # asyncio 3.13 names the task after the factory made it; 3.14 hands the
+    # factory every keyword.
+    assert seen == [["context"] if sys.version_info < (3, 14) else ["context", "name"]]
 
 
 def test_create_task_in_debug_mode_records_traceback(loop):

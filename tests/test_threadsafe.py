@@ -1,7 +1,9 @@
 """call_soon_threadsafe and loops in several threads."""
 
 import asyncio
+import concurrent.futures
 import threading
+import time
 
 import pytest
 
@@ -137,3 +139,71 @@ def test_several_loops_in_several_threads_run_at_once(loop_factory):
     for t in threads:
         t.join()
     assert results == [1000] * n
+
+
+def _waits_for_running_callbacks(loop):
+    # asyncio's loop has waited since its _ThreadSafeHandle (3.13.1); pyloop's
+    # handles wait on every version.
+    import pyloop
+
+    return isinstance(loop, pyloop.Loop) or hasattr(asyncio.events, "_ThreadSafeHandle")
+
+
+@pytest.mark.parametrize("ask", ["cancel", "cancelled"])
+def test_threadsafe_handle_waits_for_its_running_callback(loop, ask):
+    if not _waits_for_running_callbacks(loop):
+        pytest.skip("this asyncio has no _ThreadSafeHandle, so it does not wait")
+    started, finished = threading.Event(), threading.Event()
+    seen = {}
+
+    def callback():
+        started.set()
+        time.sleep(0.2)  # the other thread asks meanwhile
+        finished.set()
+
+    def other():
+        handle = loop.call_soon_threadsafe(callback)
+        started.wait()
+        seen["answer"] = getattr(handle, ask)()
+        seen["finished first"] = finished.is_set()
+        loop.call_soon_threadsafe(loop.stop)
+
+    t = threading.Thread(target=other)
+    t.start()
+    loop.run_forever()
+    t.join()
+    assert seen == {"answer": None if ask == "cancel" else False, "finished first": True}
+
+
+def test_threadsafe_handle_cancelled_from_its_own_callback_does_not_wait(loop):
+    got = concurrent.futures.Future()
+    seen = []
+
+    def callback():
+        handle = got.result()
+        handle.cancel()  # from inside: no effect, no wait for itself
+        seen.append(handle.cancelled())
+        loop.stop()
+
+    handle = loop.call_soon_threadsafe(callback)
+    got.set_result(handle)
+    loop.run_forever()
+    assert seen == [True]
+
+
+def test_threadsafe_handle_cancelled_before_it_runs_never_runs(loop):
+    ran = []
+    gate = threading.Event()
+
+    def other():
+        handle = loop.call_soon_threadsafe(ran.append, 1)
+        handle.cancel()
+        gate.set()
+        loop.call_soon_threadsafe(loop.stop)
+
+    loop.call_soon(gate.wait)  # the loop is busy while the other thread cancels
+    t = threading.Thread(target=other)
+    t.start()
+    loop.run_forever()
+    t.join()
+    assert ran == []

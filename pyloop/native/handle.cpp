@@ -1,5 +1,8 @@
 #include "handle.hpp"
 
+#include <algorithm>
+#include <vector>
+
 #include <cstddef>
 
 #include "loop_core.hpp"
@@ -48,26 +51,79 @@ PyObject* handle_repr(HandleObject* self) {
   return PyObject_CallOneArg(helpers.handle_repr, reinterpret_cast<PyObject*>(self));
 }
 
+namespace {
+
+// The threadsafe handles whose callbacks this thread is running (innermost
+// last): cancelling one of them from inside must not wait for itself.
+thread_local std::vector<HandleObject*> running_here;
+
+std::atomic_ref<std::uint8_t> sync_of(HandleObject* h) { return std::atomic_ref<std::uint8_t>(h->sync); }
+
+// Whether cancel() must wait for h's callback: it is running, on another
+// thread than this one.
+bool runs_elsewhere(HandleObject* h) {
+  return (sync_of(h).load(std::memory_order_acquire) & handle_running) &&
+         std::ranges::find(running_here, h) == running_here.end();
+}
+
+// asyncio's _ThreadSafeHandle.cancel() takes the lock its _run holds: a
+// cancel from another thread waits until a running callback has returned.
+void wait_until_not_running(HandleObject* h) {
+  auto sync = sync_of(h);
+  Py_BEGIN_ALLOW_THREADS;
+  std::uint8_t seen = sync.load(std::memory_order_acquire);
+  while (seen & handle_running) {
+    if (!(seen & handle_waited) &&
+        !sync.compare_exchange_weak(seen, seen | handle_waited, std::memory_order_acq_rel))
+      continue;
+    sync.wait(seen | handle_waited, std::memory_order_acquire);
+    seen = sync.load(std::memory_order_acquire);
+  }
+  Py_END_ALLOW_THREADS;
+}
+
+// Marks a threadsafe handle's callback as running; called in the critical
+// section that decided it runs.
+void begin_running(HandleObject* h) {
+  sync_of(h).fetch_or(handle_running, std::memory_order_acq_rel);
+  running_here.push_back(h);
+}
+
+void end_running(HandleObject* h) {
+  running_here.pop_back();
+  std::uint8_t before = sync_of(h).exchange(handle_threadsafe, std::memory_order_acq_rel);
+  if (before & handle_waited) sync_of(h).notify_all();
+}
+
+}  // namespace
+
 PyObject* handle_cancel_method(HandleObject* self, PyObject*) {
   PyObject* callback = nullptr;
   PyObject* args = nullptr;
   bool count_timer = false;
+  bool wait = false;
   int err = 0;
-  Py_BEGIN_CRITICAL_SECTION(self);
-  if (!self->cancelled) {
-    count_timer = is_timer(self) && timer_scheduled(as_timer(self));
-    std::atomic_ref<bool>(self->cancelled).store(true, std::memory_order_relaxed);
-    if (self->loop && loop_debug(self->loop)) {
-      // Keep the description: the callback it names is dropped just below.
-      self->repr = PyObject_CallOneArg(helpers.handle_repr, reinterpret_cast<PyObject*>(self));
-      if (!self->repr) err = -1;
+  bool threadsafe = self->sync & handle_threadsafe;
+  do {
+    if (wait) wait_until_not_running(self);
+    Py_BEGIN_CRITICAL_SECTION(self);
+    // Checked in the critical section handle_run starts the callback in.
+    wait = threadsafe && runs_elsewhere(self);
+    if (!wait && !self->cancelled) {
+      count_timer = is_timer(self) && timer_scheduled(as_timer(self));
+      std::atomic_ref<bool>(self->cancelled).store(true, std::memory_order_relaxed);
+      if (self->loop && loop_debug(self->loop)) {
+        // Keep the description: the callback it names is dropped just below.
+        self->repr = PyObject_CallOneArg(helpers.handle_repr, reinterpret_cast<PyObject*>(self));
+        if (!self->repr) err = -1;
+      }
+      callback = self->callback;
+      args = self->args;
+      self->callback = nullptr;
+      self->args = nullptr;
     }
-    callback = self->callback;
-    args = self->args;
-    self->callback = nullptr;
-    self->args = nullptr;
-  }
-  Py_END_CRITICAL_SECTION();
+    Py_END_CRITICAL_SECTION();
+  } while (wait);
   if (count_timer) loop_timer_cancelled(self->loop);
   Py_XDECREF(callback);
   Py_XDECREF(args);
@@ -76,6 +132,8 @@ PyObject* handle_cancel_method(HandleObject* self, PyObject*) {
 }
 
 PyObject* handle_cancelled_method(HandleObject* self, PyObject*) {
+  // As asyncio's _ThreadSafeHandle.cancelled(), which takes its lock too.
+  if ((self->sync & handle_threadsafe) && runs_elsewhere(self)) wait_until_not_running(self);
   return PyBool_FromLong(handle_cancelled(self));
 }
 
@@ -251,6 +309,7 @@ HandleObject* handle_new(PyTypeObject* type, PyObject* loop, PyObject* callback,
   h->repr = nullptr;
   h->weakreflist = nullptr;
   h->cancelled = false;
+  h->sync = 0;
   if (type == &TimerHandleType) {
     as_timer(h)->when = 0.0;
     as_timer(h)->scheduled = false;
@@ -277,12 +336,16 @@ int handle_run(HandleObject* h) {
   PyObject* callback = nullptr;
   PyObject* args = nullptr;
   PyObject* context = nullptr;
+  bool threadsafe = h->sync & handle_threadsafe;
   Py_BEGIN_CRITICAL_SECTION(h);
   // New references: the callback may cancel its own handle while it runs.
   if (!h->cancelled && h->callback) {
     callback = Py_NewRef(h->callback);
     args = Py_NewRef(h->args);
     context = Py_NewRef(h->context);
+    // Inside the critical section, so a cancel() either came before (and
+    // nothing runs) or sees the callback running and waits.
+    if (threadsafe) begin_running(h);
   }
   Py_END_CRITICAL_SECTION();
   if (!callback) return 0;
@@ -293,6 +356,7 @@ int handle_run(HandleObject* h) {
     result = PyObject_Vectorcall(callback, tuple->ob_item, PyTuple_GET_SIZE(args), nullptr);
     if (PyContext_Exit(context) < 0) Py_CLEAR(result);
   }
+  if (threadsafe) end_running(h);
   Py_DECREF(callback);
   Py_DECREF(args);
   Py_DECREF(context);

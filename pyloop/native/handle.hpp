@@ -6,7 +6,10 @@
 // thread; run and popped only by the loop thread. cancel() may come from any
 // thread, so the cancelled/scheduled flags are atomics and the callback and
 // arguments are read and cleared under the handle's critical section (a no-op
-// on the GIL build, a per-object mutex on the free-threaded one).
+// on the GIL build, a per-object mutex on the free-threaded one). A handle
+// made by call_soon_threadsafe is asyncio's _ThreadSafeHandle too: cancel()
+// from another thread while its callback runs waits for the callback to
+// finish (the loop thread itself, cancelling from inside it, does not wait).
 #pragma once
 
 #include <Python.h>
@@ -26,6 +29,14 @@ struct HandleObject {
   PyObject* repr;              // repr saved at cancel() in debug mode
   PyObject* weakreflist;
   bool cancelled;              // touched only through std::atomic_ref
+  std::uint8_t sync;           // HandleSync bits; touched only through std::atomic_ref once shared
+};
+
+// HandleObject::sync: whether cancel() waits for a running callback.
+enum HandleSync : std::uint8_t {
+  handle_threadsafe = 1,  // made by call_soon_threadsafe
+  handle_running = 2,     // its callback is running on the loop thread
+  handle_waited = 4,      // a cancel() from another thread waits for it to finish
 };
 
 struct TimerHandleObject {

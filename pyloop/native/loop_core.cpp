@@ -176,6 +176,7 @@ PyObject* loop_call_soon_threadsafe(LoopCoreObject* self, PyObject* const* args,
   HandleObject* h = handle_new(&HandleType, reinterpret_cast<PyObject*>(self), args[0], args + 1, nargs - 1,
                                context, debug);
   if (!h) return nullptr;
+  h->sync = handle_threadsafe;  // before the loop thread can see it
   if (!self->state->remote.push(reinterpret_cast<HandleObject*>(Py_NewRef(h)))) {
     Py_DECREF(h);
     Py_DECREF(h);

@@ -55,7 +55,8 @@ def install_pyloop():
     asyncio.EventLoop = CountingLoop
     asyncio.DefaultEventLoopPolicy = Policy
     asyncio.events.DefaultEventLoopPolicy = Policy
-    asyncio.set_event_loop_policy(Policy())
+    # The private setter: 3.14 deprecates the public one.
+    getattr(asyncio.events, "_set_event_loop_policy", asyncio.set_event_loop_policy)(Policy())
 
 
 # Modules whose loop tests are a mixin run against asyncio's own loops by
