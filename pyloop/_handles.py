@@ -56,7 +56,7 @@ _native._set_helpers(
     extract_stack,
     report_callback_error,
     log_slow_callback,
-    tasks.Task,
+    tasks,
     base_events.BaseEventLoop.create_task,
-    futures.Future,
+    futures,
 )

@@ -18,6 +18,7 @@ sends from the loop thread, one os.sendfile() per loop iteration.
 import errno
 import io
 import os
+import sys
 from asyncio import exceptions
 
 from . import _native
@@ -84,6 +85,12 @@ def file_of(file):
     except OSError:
         raise exceptions.SendfileNotAvailableError("not a regular file") from None
     return fileno, size
+
+
+# Where a send that ends (done or failed) leaves the file's position: asyncio
+# 3.13 moves it past what was sent only if something was; 3.14 always moves
+# it to where the send got to, the offset itself if nothing went.
+_SEEKS_WHEN_NOTHING_SENT = sys.version_info >= (3, 14)
 
 
 class SendfileMethods:
@@ -157,7 +164,7 @@ class SendfileMethods:
                 except exceptions.CancelledError:
                     pass
             raise
-        if send.sent > 0:
+        if send.sent > 0 or _SEEKS_WHEN_NOTHING_SENT:
             os.lseek(fileno, offset + send.sent, os.SEEK_SET)
         if send.error:
             raise send.exception()

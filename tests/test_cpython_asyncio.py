@@ -40,6 +40,10 @@ MODULES = [
     "test_threads",
     "test_staggered",
 ]
+if sys.version_info >= (3, 14):
+    # New in 3.14: the call graph (capture_call_graph), asyncio on several
+    # threads, and `python -m asyncio ps / pstree`'s formatting.
+    MODULES += ["test_graph", "test_free_threading", "test_tools"]
 
 SUMMARIES = []
 

@@ -305,6 +305,19 @@ def test_create_task_with_factory_gets_context(loop):
     assert seen == [["context"] if sys.version_info < (3, 14) else ["context", "name"]]
 
 
+def test_create_task_and_create_future_use_the_classes_asyncio_has_now(loop, monkeypatch):
+    # As asyncio's loop, which looks up tasks.Task and futures.Future when
+    # called: replacing them (asyncio's own tests run its pure-Python classes
+    # that way) reaches loops made before.
+    monkeypatch.setattr(asyncio.tasks, "Task", asyncio.tasks._PyTask)
+    monkeypatch.setattr(asyncio.futures, "Future", asyncio.futures._PyFuture)
+
+    async def main():
+        return type(loop.create_future()), type(loop.create_task(asyncio.sleep(0)))
+
+    assert loop.run_until_complete(main()) == (asyncio.futures._PyFuture, asyncio.tasks._PyTask)
+
+
 def test_create_task_in_debug_mode_records_traceback(loop):
     loop.set_debug(True)
 

@@ -12,6 +12,7 @@ namespace {
 
 PyObject* str_name = nullptr;
 PyObject* str_context = nullptr;
+PyObject* str_task = nullptr;
 // Keyword names for Task(coro, loop=..., [name=...], [context=...]), indexed
 // by (has name) | (has context) << 1.
 PyObject* task_kwnames[4] = {};
@@ -35,7 +36,8 @@ PyObject* fallback(LoopCoreObject* self, PyObject* const* args, size_t nargsf, P
 int init_create_task() {
   str_name = PyUnicode_InternFromString("name");
   str_context = PyUnicode_InternFromString("context");
-  if (!str_name || !str_context) return -1;
+  str_task = PyUnicode_InternFromString("Task");
+  if (!str_name || !str_context || !str_task) return -1;
   task_kwnames[0] = Py_BuildValue("(s)", "loop");
   task_kwnames[1] = Py_BuildValue("(ss)", "loop", "name");
   task_kwnames[2] = Py_BuildValue("(ss)", "loop", "context");
@@ -74,7 +76,11 @@ PyObject* loop_create_task(LoopCoreObject* self, PyObject* const* args, size_t n
     stack[n++] = context;
     which |= 2;
   }
-  return PyObject_Vectorcall(helpers.task_type, stack, 1, task_kwnames[which]);
+  PyObject* task_type = asyncio_class(helpers.tasks_globals, str_task);
+  if (!task_type) return nullptr;
+  PyObject* task = PyObject_Vectorcall(task_type, stack, 1, task_kwnames[which]);
+  Py_DECREF(task_type);
+  return task;
 }
 
 }  // namespace pyloop::py

@@ -14,12 +14,14 @@ namespace pyloop::py {
 namespace {
 
 PyObject* loop_kwnames = nullptr;  // ("loop",)
+PyObject* str_future = nullptr;
 
 }  // namespace
 
 int init_loop_queries() {
   loop_kwnames = Py_BuildValue("(s)", "loop");
-  return loop_kwnames ? 0 : -1;
+  str_future = PyUnicode_InternFromString("Future");
+  return loop_kwnames && str_future ? 0 : -1;
 }
 
 // get_debug(): `return self._debug`.
@@ -38,7 +40,11 @@ PyObject* loop_is_closed(LoopCoreObject* self, PyObject*) { return PyBool_FromLo
 // create_future(): `return futures.Future(loop=self)`.
 PyObject* loop_create_future(LoopCoreObject* self, PyObject*) {
   PyObject* args[] = {reinterpret_cast<PyObject*>(self)};
-  return PyObject_Vectorcall(helpers.future_type, args, 0, loop_kwnames);
+  PyObject* future_type = asyncio_class(helpers.futures_globals, str_future);
+  if (!future_type) return nullptr;
+  PyObject* future = PyObject_Vectorcall(future_type, args, 0, loop_kwnames);
+  Py_DECREF(future_type);
+  return future;
 }
 
 }  // namespace pyloop::py

@@ -53,8 +53,13 @@ class Policy(pyloop.EventLoopPolicy):
 def install_pyloop():
     # Tests that name asyncio.EventLoop (as loop_factory, say) get pyloop too.
     asyncio.EventLoop = CountingLoop
-    asyncio.DefaultEventLoopPolicy = Policy
-    asyncio.events.DefaultEventLoopPolicy = Policy
+    if sys.version_info >= (3, 14):
+        # asyncio.DefaultEventLoopPolicy is a deprecated alias of this (a
+        # test checks it warns), and the policy asyncio makes by default.
+        asyncio.unix_events._DefaultEventLoopPolicy = Policy
+    else:
+        asyncio.DefaultEventLoopPolicy = Policy
+        asyncio.events.DefaultEventLoopPolicy = Policy
     # The private setter: 3.14 deprecates the public one.
     getattr(asyncio.events, "_set_event_loop_policy", asyncio.set_event_loop_policy)(Policy())
 
