@@ -12,7 +12,8 @@ and said so, when it is not installed):
 - latency-<interp>.png: latency percentiles (p50, p90, p99) per loop at
   one connection;
 - limit-<interp>.png: pyloop's requests/s as a share of the native server's;
-- gil.png: pyloop's loop-core times on 3.13t with the GIL off and on.
+- gil-3.13t.png, gil-3.14t.png: pyloop's loop-core times on that free-threaded
+  build with the GIL off and on.
 """
 
 import json
@@ -25,7 +26,8 @@ HERE = pathlib.Path(__file__).parent
 sys.path.insert(0, str(HERE))
 import report
 
-LABELS = {"3.13": "3.13", "3.13t-nogil": "3.13t GIL off", "3.13t-gil": "3.13t GIL on"}
+LABELS = {"3.13": "3.13", "3.13t-nogil": "3.13t GIL off", "3.13t-gil": "3.13t GIL on",
+          "3.14": "3.14", "3.14t-nogil": "3.14t GIL off", "3.14t-gil": "3.14t GIL on"}
 
 
 def machine():
@@ -135,8 +137,8 @@ def _limit_plot(plt, summary, title):
     return fig
 
 
-def _gil_plot(plt, off, on):
-    """pyloop's loop-core times on 3.13t, GIL off vs on."""
+def _gil_plot(plt, off, on, build):
+    """pyloop's loop-core times on a free-threaded build, GIL off vs on."""
     work = [w for w in off["summary"] if "pyloop" in off["summary"][w] and "pyloop" in on["summary"].get(w, {})]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     xs = range(len(work))
@@ -145,7 +147,7 @@ def _gil_plot(plt, off, on):
     ax.set_xticks(list(xs))
     ax.set_xticklabels(work)
     ax.set_ylabel("ms (lower is better)")
-    ax.set_title("pyloop loop core on 3.13t, GIL off vs on")
+    ax.set_title(f"pyloop loop core on {build}, GIL off vs on")
     ax.legend()
     return fig
 
@@ -167,9 +169,10 @@ def plot(data, folder):
             figures[f"echo-{interp}.png"] = _echo_plot(plt, run["summary"], title)
             figures[f"latency-{interp}.png"] = _latency_plot(plt, run["summary"], title)
             figures[f"limit-{interp}.png"] = _limit_plot(plt, run["summary"], title)
-    off, on = data["runs"].get("loop_core-3.13t-nogil"), data["runs"].get("loop_core-3.13t-gil")
-    if off and on:
-        figures["gil.png"] = _gil_plot(plt, off, on)
+    for build in ("3.13t", "3.14t"):
+        off, on = data["runs"].get(f"loop_core-{build}-nogil"), data["runs"].get(f"loop_core-{build}-gil")
+        if off and on:
+            figures[f"gil-{build}.png"] = _gil_plot(plt, off, on, build)
     written = []
     for file_name, fig in figures.items():
         if fig is None:

@@ -55,27 +55,33 @@ def render(runs):
     for label, miss in missing.items():
         for name, why in miss.items():
             lines.append(f"{label}: {name} {why}")
-    gil = _gil_ratios(runs, loops, workloads)
-    if gil:
-        lines += ["", "Free-threaded 3.13t: time with the GIL on / time with it off (>1: GIL off is faster)"]
-        lines += gil
+    for build, ratios in _gil_ratios(runs, loops, workloads).items():
+        lines += ["", f"Free-threaded {build}: time with the GIL on / time with it off (>1: GIL off is faster)"]
+        lines += ratios
     return "\n".join(lines)
 
 
 def _gil_ratios(runs, loops, workloads):
-    by_label = dict(runs)
-    off = next((r for label, r in runs if "GIL off" in label or "GIL=0" in label), None)
-    on = next((r for label, r in runs if "GIL on" in label or "GIL=1" in label), None)
-    if not off or not on or off is on or not by_label:
-        return []
-    out = []
-    for w in workloads:
-        parts = []
-        for n in loops:
-            a, b = off["summary"].get(w, {}).get(n), on["summary"].get(w, {}).get(n)
-            if a and b:
-                parts.append(f"{n} {b['median'] / a['median']:.2f}")
-        out.append(f"  {w}: " + ", ".join(parts))
+    """Per free-threaded build (the label before " GIL off"/" GIL on"), each
+    loop's ratio of its time with the GIL on to its time with it off."""
+    by_build = {}
+    for label, result in runs:
+        for state in ("off", "on"):
+            if label.endswith(f" GIL {state}"):
+                by_build.setdefault(label.removesuffix(f" GIL {state}"), {})[state] = result
+    out = {}
+    for build, pair in by_build.items():
+        if "off" not in pair or "on" not in pair:
+            continue
+        lines = []
+        for w in workloads:
+            parts = []
+            for n in loops:
+                a, b = pair["off"]["summary"].get(w, {}).get(n), pair["on"]["summary"].get(w, {}).get(n)
+                if a and b:
+                    parts.append(f"{n} {b['median'] / a['median']:.2f}")
+            lines.append(f"  {w}: " + ", ".join(parts))
+        out[build] = lines
     return out
 
 

@@ -50,6 +50,17 @@ def test_gil_ratio_section():
     assert "w: pyloop 2.00" in text
 
 
+def test_gil_ratio_section_per_free_threaded_build():
+    def run(pyloop_median):
+        return {"missing": {}, "summary": {"w": {"pyloop": summary(pyloop_median, 0, 0)}}}
+
+    text = report.render([("3.13t GIL off", run(0.5)), ("3.13t GIL on", run(1.0)),
+                          ("3.14t GIL off", run(0.25)), ("3.14t GIL on", run(1.0)), ("3.14", run(0.9))])
+    section_13 = text.split("Free-threaded 3.13t:")[1].split("Free-threaded")[0]
+    section_14 = text.split("Free-threaded 3.14t:")[1]
+    assert "w: pyloop 2.00" in section_13 and "w: pyloop 4.00" in section_14
+
+
 def test_echo_report():
     cell = {"rps": 1000.0, "rps_min": 900.0, "rps_max": 1100.0, "rps_cv": 0.05, "mean_us": 10.0,
             "p99_us": 50.0, "cpu_us": 20.0}
@@ -418,7 +429,7 @@ def test_publish_writes_data_report_and_plots(tmp_path):
     except ImportError:
         assert images == [] and "No plots" in text
     else:
-        assert set(images) == {"echo-3.13.png", "latency-3.13.png", "gil.png"}  # no native server here
+        assert set(images) == {"echo-3.13.png", "latency-3.13.png", "gil-3.13t.png"}  # no native server here
         for name in images:
             assert (tmp_path / name).stat().st_size > 1000
             assert f"![{name}]({name})" in text
