@@ -1,5 +1,5 @@
 // The native echo server on io_uring instead of epoll: the measurement
-// behind keeping epoll as pyloop's only backend (README "Why epoll, not
+// behind keeping epoll as pyloop's only backend (docs/architecture.md, "Why epoll, not
 // io_uring"). Same job as bench/echo_native_server.cpp, one thread, reads
 // of up to 256 KiB, but every recv and send is a request on one ring, and
 // one io_uring_enter per iteration both submits the iteration's requests

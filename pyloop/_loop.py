@@ -171,7 +171,7 @@ class _DatagramTransport(_SharedSocket, _native._make_datagram_core(selector_eve
     per-thread buffer instead of a new 256 KiB bytes object, and sent at once
     without asyncio's Python checks when the address is numeric. Measured
     with bench/echo.py --modes udp (1 KiB, 11 clients, this project's 2-core
-    machine): see README "Datagrams". An I/O thread receives too while the
+    machine): see docs/performance.md, "Datagrams". An I/O thread receives too while the
     loop is busy (UDP sockets only)."""
 
     # What asyncio counts per buffered datagram beside its bytes, taken off

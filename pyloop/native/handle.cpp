@@ -1,9 +1,8 @@
 #include "handle.hpp"
 
 #include <algorithm>
-#include <vector>
-
 #include <cstddef>
+#include <vector>
 
 #include "loop_core.hpp"
 #include "python_helpers.hpp"

@@ -24,7 +24,7 @@ constexpr int reads_per_event = 4;
 constexpr int datagrams_per_event = 16;
 
 // None unless asked for: I/O threads cost throughput in the echo benchmark
-// on 2 cores and on 16 (README, "I/O threads").
+// on 2 cores and on 16 (docs/performance.md, "I/O threads").
 constexpr long default_count = 0;
 
 int configured_count() {

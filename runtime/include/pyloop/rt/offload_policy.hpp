@@ -11,7 +11,7 @@
 // (ready fds, reads and write reports from its inbox). At or above
 // `enter_events` it offloads; offloaded, below `leave_events` it takes the
 // I/O back. The gap between the two keeps a loop at the border from
-// switching back and forth (README, "Offloading", has the measurements).
+// switching back and forth (docs/offloading.md has the measurements).
 //
 // PYLOOP_OFFLOAD: "auto" (the default), "always" (offloaded from the first
 // iteration: for tests and comparisons) or "never". It matters only where

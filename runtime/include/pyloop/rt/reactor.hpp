@@ -1,7 +1,7 @@
 // The readiness backend an I/O thread drives: register fds with an interest
 // set and a token, then wait for ready ones. epoll (make_epoll_reactor); an
 // io_uring echo server spent no less CPU per message than an epoll one here
-// (README "Why epoll, not io_uring"), so there is no io_uring backend yet.
+// (docs/architecture.md, "Why epoll, not io_uring"), so there is no io_uring backend yet.
 //
 // Threading: a reactor belongs to the thread that calls wait(). add, modify
 // and remove are safe from other threads too (the kernel serialises them),
