@@ -217,12 +217,17 @@ class _DatagramTransport(_SharedSocket, _native._make_datagram_core(selector_eve
         self._loop._add_writer(self._sock_fd, _asyncio_sendto_ready.__get__(self))
 
 
-class Loop(_native.LoopCore, SocketMethods, ResolverMethods, SendfileMethods, asyncio.SelectorEventLoop):
+# Bound once, here: code that rebinds asyncio.SelectorEventLoop later (test
+# helpers do) must not change what a pyloop loop is built on.
+_SelectorLoop = asyncio.SelectorEventLoop
+
+
+class Loop(_native.LoopCore, SocketMethods, ResolverMethods, SendfileMethods, _SelectorLoop):
     """An asyncio event loop whose core runs natively."""
 
     def __init__(self):
         self._self_pipe_watched = False
-        asyncio.SelectorEventLoop.__init__(self, _WatcherView(self))
+        _SelectorLoop.__init__(self, _WatcherView(self))
         # BaseEventLoop.__init__ also made a ready deque and a timer list;
         # the native core holds those queues, and these stay empty.
 
@@ -279,6 +284,6 @@ class Loop(_native.LoopCore, SocketMethods, ResolverMethods, SendfileMethods, as
             self.call_soon(handle._callback, *handle._args, context=handle._context)
 
 
-def new_event_loop():
+def new_event_loop() -> Loop:
     """Returns a new pyloop event loop."""
     return Loop()

@@ -16,6 +16,8 @@ os.environ.setdefault("PYLOOP_IO_THREADS", "1")  # before pyloop makes its first
 
 import pyloop
 
+pytest_plugins = ("pytester",)  # tests/test_pytest_plugin.py runs small suites
+
 LOOP_FACTORIES = {
     "asyncio": asyncio.SelectorEventLoop,
     "pyloop": pyloop.new_event_loop,

@@ -1,6 +1,7 @@
 """pyloop's public API: run, new_event_loop, Loop, the policy shims."""
 
 import asyncio
+import pathlib
 import subprocess
 import sys
 import warnings
@@ -203,3 +204,28 @@ def test_ctrl_c_while_parked_cancels_main_task():
     assert "cancelled" in out
     assert "KeyboardInterrupt" in err
     assert proc.returncode != 0
+
+
+def test_import_from_the_source_folder_says_what_to_do():
+    # In the repository root the unbuilt source folder shadows the installed
+    # package; Python alone would blame a circular import.
+    root = pathlib.Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-c", "import pyloop"], cwd=root, capture_output=True, text=True)
+    if result.returncode == 0:
+        pytest.skip("pyloop is installed editable here: the source folder imports")
+    assert "pyloop's native extension is not built in" in result.stderr
+    assert "tools/install 3.13 --editable" in result.stderr
+    assert "circular import" not in result.stderr.splitlines()[-1]
+
+
+def test_a_rebound_asyncio_selector_loop_leaves_pyloop_whole(monkeypatch):
+    class Replacement(asyncio.SelectorEventLoop):
+        def __init__(self, selector=None):
+            pass  # a helper's loop, built some other way
+
+    monkeypatch.setattr(asyncio, "SelectorEventLoop", Replacement)
+    loop = pyloop.new_event_loop()
+    try:
+        assert loop.run_until_complete(current_loop()) is loop
+    finally:
+        loop.close()
