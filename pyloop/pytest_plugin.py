@@ -26,6 +26,7 @@ import pytest
 
 MODES = ("off", "only", "compare")
 PYTEST_ASYNCIO_NEEDED = (1, 4)
+_LOOPS = pytest.StashKey[dict]()  # the session's loops, by name, from loop_factories()
 
 
 def pytest_addoption(parser):
@@ -64,9 +65,6 @@ def pytest_configure(config):
             f"pyloop (found {'.'.join(map(str, version))}): pip install 'pytest-asyncio>=1.4'"
         )
     config.pluginmanager.register(_PytestAsyncioLoops(loops), "pyloop-pytest-asyncio")
-
-
-_LOOPS = pytest.StashKey[dict]()
 
 
 def _version(distribution):
