@@ -44,8 +44,8 @@ class _WatcherView:
         self._loop = weakref.ref(loop)
 
     def get_key(self, fileobj):
-        fd = _fileobj_to_fd(fileobj)
         loop = self._loop()
+        fd = loop._fd_of(fileobj) if loop is not None else _fileobj_to_fd(fileobj)
         watchers = loop._watchers_of(fd) if loop is not None and not loop.is_closed() else None
         if watchers is None:
             raise KeyError(f"{fileobj!r} is not registered")
@@ -227,6 +227,7 @@ class Loop(_native.LoopCore, SocketMethods, ResolverMethods, SendfileMethods, _S
 
     def __init__(self):
         self._self_pipe_watched = False
+        self._watched_objects = {}  # fd: the file object watched under it (_sockets.py)
         _SelectorLoop.__init__(self, _WatcherView(self))
         # BaseEventLoop.__init__ also made a ready deque and a timer list;
         # the native core holds those queues, and these stay empty.

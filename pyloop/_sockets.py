@@ -22,19 +22,55 @@ class SocketMethods:
     # --- fd watching ------------------------------------------------------------
 
     # The native _add_reader family takes an int fd; asyncio's takes any file
-    # object, and its transports call them with either.
+    # object, and its transports call them with either. A file object closed
+    # since it was watched (fileno() -1) is still found by the object itself,
+    # as asyncio's selector finds it, so removing its watcher works; for that
+    # the loop keeps the objects it watches by fd (_watched_objects; asyncio's
+    # transports pass ints, which cost a dict lookup here and nothing more).
+
+    def _fd_of(self, fileobj):
+        try:
+            return _fileobj_to_fd(fileobj)
+        except ValueError:
+            for fd, watched in self._watched_objects.items():
+                if watched is fileobj:
+                    return fd
+            raise
+
+    def _watched(self, fileobj):
+        fd = _fileobj_to_fd(fileobj)
+        if fd is fileobj:
+            if self._watched_objects:
+                self._watched_objects.pop(fd, None)
+        else:
+            self._watched_objects[fd] = fileobj
+        return fd
+
+    def _unwatched(self, fd):
+        if self._watched_objects and self._watchers_of(fd) is None:
+            self._watched_objects.pop(fd, None)
 
     def _add_reader(self, fd, callback, *args):
-        return self._watch_reader(_fileobj_to_fd(fd), callback, *args)
+        return self._watch_reader(self._watched(fd), callback, *args)
 
     def _remove_reader(self, fd):
-        return self._unwatch_reader(_fileobj_to_fd(fd))
+        if self.is_closed():
+            return False
+        fd = self._fd_of(fd)
+        removed = self._unwatch_reader(fd)
+        self._unwatched(fd)
+        return removed
 
     def _add_writer(self, fd, callback, *args):
-        return self._watch_writer(_fileobj_to_fd(fd), callback, *args)
+        return self._watch_writer(self._watched(fd), callback, *args)
 
     def _remove_writer(self, fd):
-        return self._unwatch_writer(_fileobj_to_fd(fd))
+        if self.is_closed():
+            return False
+        fd = self._fd_of(fd)
+        removed = self._unwatch_writer(fd)
+        self._unwatched(fd)
+        return removed
 
     def add_reader(self, fd, callback, *args):
         self._ensure_fd_no_transport(fd)

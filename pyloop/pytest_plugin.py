@@ -11,7 +11,7 @@ must do. Async tests are found where suites already keep them:
   hook;
 - anyio's plugin, whose default `anyio_backend` fixture is replaced by
   `("asyncio", {"loop_factory": ...})` per loop (a suite that defines its own
-  `anyio_backend` keeps it);
+  `anyio_backend`, or a test that parametrizes it, keeps its own);
 - `unittest.IsolatedAsyncioTestCase` classes that leave `loop_factory` unset.
 
 The loops' names in test ids are `asyncio.EventLoop` and `pyloop.Loop`, class
@@ -87,7 +87,7 @@ class _PytestAsyncioLoops:
 @pytest.hookimpl(tryfirst=True)  # before pytest parametrizes anyio's fixture by its params
 def pytest_generate_tests(metafunc):
     loops = metafunc.config.stash.get(_LOOPS, {})
-    if not loops or "anyio_backend" not in metafunc.fixturenames:
+    if not loops or "anyio_backend" not in metafunc.fixturenames or chooses_anyio_backend(metafunc):
         return
     definitions = metafunc._arg2fixturedefs.get("anyio_backend", ())
     if not definitions or definitions[-1].func.__module__ != "anyio.pytest_plugin":
@@ -99,6 +99,13 @@ def pytest_generate_tests(metafunc):
             backends.append(other)
             ids.append(str(other))
     metafunc.parametrize("anyio_backend", backends, ids=ids, scope="module")
+
+
+def chooses_anyio_backend(metafunc):
+    """Whether the test parametrizes anyio_backend itself."""
+    return any("anyio_backend" in (mark.args[0] if isinstance(mark.args[0], (list, tuple))
+                                   else mark.args[0].replace(" ", "").split(","))
+               for mark in metafunc.definition.iter_markers("parametrize"))
 
 
 @pytest.hookimpl(wrapper=True)

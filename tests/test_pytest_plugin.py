@@ -178,6 +178,19 @@ def anyio_backend():
     assert ran == [("test_anyio", ASYNCIO)]
 
 
+def test_a_test_that_chooses_its_anyio_backend_keeps_it(suite):
+    result, ran = suite("-p", "no:asyncio", "--pyloop-mode=compare", test_suite=ANYIO_SUITE + """
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_own_backend(request, anyio_backend):
+    record(request.node.name)
+""")
+    result.assert_outcomes(passed=3)
+    assert ran == [("test_anyio[asyncio.EventLoop]", ASYNCIO), ("test_anyio[pyloop.Loop]", PYLOOP),
+                   ("test_own_backend[asyncio]", ASYNCIO)]
+
+
 def test_pytest_asyncio_and_anyio_together(suite):
     result, ran = suite("--pyloop-mode=compare", test_asyncio_suite=PYTEST_ASYNCIO_SUITE,
                         test_anyio_suite=ANYIO_SUITE)

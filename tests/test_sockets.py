@@ -97,6 +97,32 @@ def test_watching_a_closed_fd_is_oserror(loop):
         loop.add_reader(r, lambda: None)
 
 
+def test_a_socket_closed_while_watched_is_still_found_by_itself(loop):
+    # asyncio's selector looks a file object whose fileno() is -1 up by the
+    # object it was registered with; anyio removes its watchers that way.
+    # (With both a reader and a writer on the closed fd, asyncio's removing
+    # one fails with EBADF from epoll_ctl and keeps both; pyloop removes it.)
+    read_a, read_b = socket.socketpair()
+    write_a, write_b = socket.socketpair()
+    other_a, other_b = socket.socketpair()
+    loop.add_reader(read_a, lambda: None)
+    loop.add_writer(write_a, lambda: None)
+    loop.add_reader(other_a.fileno(), lambda: None)
+    read_a.close()
+    write_a.close()
+    assert loop.remove_reader(read_a) is True
+    assert loop.remove_writer(write_a) is True
+    with pytest.raises(ValueError, match="Invalid file descriptor: -1"):
+        loop.remove_reader(read_a)  # no longer watched: nothing to find it by
+    with pytest.raises(ValueError, match="Invalid file descriptor: -1"):
+        loop.remove_writer(write_a)
+    assert loop.remove_reader(other_a.fileno()) is True
+    loop.close()
+    assert loop.remove_reader(read_a) is False  # a closed loop asks nothing
+    for s in (read_b, write_b, other_a, other_b):
+        s.close()
+
+
 def test_add_reader_on_closed_loop(loop, pair):
     loop.close()
     with pytest.raises(RuntimeError, match="closed"):

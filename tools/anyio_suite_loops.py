@@ -7,60 +7,97 @@ per loop and each test whose outcome differs between the loops."""
 import collections
 import json
 import os
-import re
 import sys
 
 import pytest
 
 LOOPS = ("asyncio", "pyloop")
-_outcomes = {}
+_tests = {}  # nodeid: {"loop": name or None, "pair": the id without the loop, "outcome": ...}
+_own_backends = set()
 
 
 # Before the suite's own conftest parametrizes anyio_backend by its params.
 @pytest.hookimpl(tryfirst=True)
 def pytest_generate_tests(metafunc):
-    if "anyio_backend" not in metafunc.fixturenames:
-        return
     import asyncio
 
     import pyloop
+    from pyloop.pytest_plugin import chooses_anyio_backend
 
+    if "anyio_backend" not in metafunc.fixturenames:
+        return
     backends = [("asyncio", {"debug": True, "loop_factory": asyncio.EventLoop}),
                 ("asyncio", {"debug": True, "loop_factory": pyloop.new_event_loop})]
-    metafunc.parametrize("anyio_backend", backends, ids=LOOPS)
+    if not chooses_anyio_backend(metafunc):
+        metafunc.parametrize("anyio_backend", backends, ids=LOOPS)
+    elif not _swap_own_asyncio_backends(metafunc.definition, backends):
+        _own_backends.add(metafunc.definition.nodeid)  # it keeps its own, on asyncio's loop
+
+
+def _swap_own_asyncio_backends(definition, backends):
+    """A test that chooses asyncio backends of its own (the suite's asyncio,
+    uvloop and eager-task loops) gets the two loops instead."""
+    for node in reversed(definition.listchain()):  # the function's marks, then its class's
+        for i, mark in enumerate(node.own_markers):
+            if mark.name == "parametrize" and mark.args[0] == "anyio_backend":
+                values = [getattr(value, "values", (value,))[0] for value in mark.args[1]]
+                if not all(value == "asyncio" or value[0] == "asyncio" for value in values):
+                    return False
+                node.own_markers[i] = pytest.mark.parametrize("anyio_backend", backends, ids=LOOPS).mark
+                return True
+    return False
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("anyio_backend") if callspec else None
+        loop = None
+        if isinstance(backend, tuple) and "loop_factory" in backend[1]:
+            loop = "pyloop" if backend[1]["loop_factory"].__module__.startswith("pyloop") else "asyncio"
+        pair = item.nodeid
+        if loop:
+            others = callspec.id.split("-")
+            others.remove(loop)
+            pair = item.nodeid.replace(f"[{callspec.id}]", f"[{'-'.join(others)}]" if others else "")
+        _tests[item.nodeid] = {"loop": loop, "pair": pair, "outcome": None}
 
 
 def pytest_runtest_logreport(report):
     # The call's outcome, or the setup's or teardown's where that failed or skipped.
-    if report.when == "call" or report.outcome != "passed":
-        if report.nodeid not in _outcomes or _outcomes[report.nodeid] == "passed":
-            outcome = "xfailed" if hasattr(report, "wasxfail") and report.skipped else report.outcome
-            _outcomes[report.nodeid] = outcome
+    test = _tests.get(report.nodeid)
+    if test is None or not (report.when == "call" or report.outcome != "passed"):
+        return
+    if test["outcome"] in (None, "passed"):
+        test["outcome"] = "xfailed" if hasattr(report, "wasxfail") and report.skipped else report.outcome
 
 
 def pytest_sessionfinish(session):
     with open(os.environ["ANYIO_SUITE_OUT"], "w") as out:
-        json.dump(_outcomes, out, indent=1)
+        json.dump({"tests": _tests, "own_backends": sorted(_own_backends)}, out, indent=1)
 
 
 def summarize(path):
-    outcomes = json.load(open(path))
-    per_loop = {loop: collections.Counter() for loop in LOOPS}
-    by_test = collections.defaultdict(dict)
-    for nodeid, outcome in outcomes.items():
-        match = re.search(r"\[(asyncio|pyloop)(?:-|\])", nodeid)
-        if match:
-            per_loop[match[1]][outcome] += 1
-            by_test[nodeid.replace(match[0], "[" if match[0].endswith("-") else "]", 1)
-                    .replace("[]", "")][match[1]] = outcome
+    with open(path) as file:
+        record = json.load(file)
+    per_loop = collections.defaultdict(collections.Counter)
+    pairs = collections.defaultdict(dict)
+    for test in record["tests"].values():
+        per_loop[test["loop"]][test["outcome"]] += 1
+        if test["loop"]:
+            pairs[test["pair"]][test["loop"]] = test["outcome"]
+
+    def counts(loop):
+        return ", ".join(f"{n} {outcome}" for outcome, n in sorted(per_loop[loop].items()))
+
     for loop in LOOPS:
-        counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(per_loop[loop].items()))
-        print(f"{loop}: {counts}")
-    differ = sorted((test, loops) for test, loops in by_test.items()
-                    if loops.get("asyncio") != loops.get("pyloop"))
+        print(f"{loop}: {counts(loop)}")
+    print(f"tests that run on no loop, or on their own backend ({len(record['own_backends'])} "
+          f"of them choose one): {counts(None)}")
+    differ = sorted((pair, loops) for pair, loops in pairs.items() if loops.get("asyncio") != loops.get("pyloop"))
     print(f"tests whose outcome differs: {len(differ)}")
-    for test, loops in differ:
-        print(f"  {test}: asyncio {loops.get('asyncio')}, pyloop {loops.get('pyloop')}")
+    for pair, loops in differ:
+        print(f"  {pair}: asyncio {loops.get('asyncio')}, pyloop {loops.get('pyloop')}")
 
 
 if __name__ == "__main__":
