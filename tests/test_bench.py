@@ -490,3 +490,25 @@ def test_scaling_summary_speedup_is_over_the_same_loops_one_thread():
     assert summary["proto/1024/2"]["pyloop"]["speedup"] == 2.0
     assert summary["proto/1024/2"]["pyloop"]["rps_min"] == 90
     assert "2.00" in scaling.table(summary)
+
+
+def test_peers_judges_each_round_and_counts_rounds_ahead(tmp_path, capsys, monkeypatch):
+    import peers
+
+    core = {"samples": {"call_soon": {"pyloop": [1.0, 2.0, 1.0], "uvloop": [2.0, 1.0, 3.0]}},
+            "missing": {"rloop": "no build"}}
+    echo = {"samples": {"proto/1024/1": {"pyloop": [{"rps": 110}, {"rps": 90}],
+                                         "uvloop": [{"rps": 100}, {"rps": 100}],
+                                         "rloop": [{"rps": 55}, {"rps": 45}]}},
+            "missing": {}}
+    (tmp_path / "loop_core-3.14t-nogil.json").write_text(json.dumps(core))
+    (tmp_path / "echo-3.14t-nogil.json").write_text(json.dumps(echo))
+    monkeypatch.setattr(sys, "argv", ["peers.py", str(tmp_path)])
+    peers.main()
+    out = capsys.readouterr().out
+    assert "### 3.14t-nogil" in out
+    # Per-round ratios 2.0, 0.5, 3.0: median 2.0, two rounds of three ahead.
+    assert "| loop core: call_soon | 2.00 (0.50-3.00, 2/3) | n/a |" in out
+    # 1.1 and 0.9 over uvloop: median 1.00, one round ahead; 2.0 over rloop twice.
+    assert "| echo proto/1024/1 | 1.00 (0.90-1.10, 1/2) | 2.00 (2.00-2.00, 2/2) |" in out
+    assert "rloop: no build" in out

@@ -48,8 +48,8 @@ def _swap_own_asyncio_backends(definition, backends):
     return False
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
+def pytest_collection_finish(session):
+    for item in session.items:  # what runs, after -k and the like
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("anyio_backend") if callspec else None
         loop = None
@@ -60,7 +60,7 @@ def pytest_collection_modifyitems(items):
             others = callspec.id.split("-")
             others.remove(loop)
             pair = item.nodeid.replace(f"[{callspec.id}]", f"[{'-'.join(others)}]" if others else "")
-        _tests[item.nodeid] = {"loop": loop, "pair": pair, "outcome": None}
+        _tests[item.nodeid] = {"loop": loop, "pair": pair, "outcome": "not run"}
 
 
 def pytest_runtest_logreport(report):
@@ -68,7 +68,7 @@ def pytest_runtest_logreport(report):
     test = _tests.get(report.nodeid)
     if test is None or not (report.when == "call" or report.outcome != "passed"):
         return
-    if test["outcome"] in (None, "passed"):
+    if test["outcome"] in ("not run", "passed"):
         test["outcome"] = "xfailed" if hasattr(report, "wasxfail") and report.skipped else report.outcome
 
 
