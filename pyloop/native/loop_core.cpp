@@ -236,6 +236,9 @@ PyObject* loop_clear_callbacks(LoopCoreObject* self, PyObject*) {
   clear_watchers(self);
   clear_pending(self);
   take_back_loans(*self->state);
+  // The loop's epoll fd and eventfd go with close(), as asyncio's selector
+  // and self-pipe do, not with the last holder of its inbox.
+  self->state->parker.release();
   Py_RETURN_NONE;
 }
 

@@ -23,9 +23,20 @@ Parker::Parker() : _reactor(make_epoll_reactor()) {
   }
 }
 
-Parker::~Parker() { close(_event_fd); }
+Parker::~Parker() { release(); }
+
+void Parker::release() noexcept {
+  if (_event_fd < 0) return;
+  _parked.store(false, std::memory_order_seq_cst);
+  // Acquire: the waited-for caller's write(2) happens before the close below.
+  while (_unparking.load(std::memory_order_acquire) != 0) sched_yield();
+  close(_event_fd);
+  _event_fd = -1;
+  _reactor.reset();  // closes the epoll fd
+}
 
 int Parker::watch(int fd, std::uint32_t interest, std::uint64_t token) noexcept {
+  if (!_reactor) return EBADF;  // released
   // The kernel refuses to modify an exclusive registration (EINVAL), in
   // either direction: those are replaced.
   int err = (interest & exclusive) ? EINVAL : _reactor->modify(fd, interest, token);
@@ -41,11 +52,13 @@ int Parker::watch(int fd, std::uint32_t interest, std::uint64_t token) noexcept 
 }
 
 void Parker::unwatch(int fd) noexcept {
+  if (!_reactor) return;  // released: nothing is watched
   // EBADF/ENOENT: the fd was closed first, which already unregistered it.
   [[maybe_unused]] int err = _reactor->remove(fd);
 }
 
 int Parker::wait(double timeout, std::span<ReadyEvent> ready) noexcept {
+  if (!_reactor) return -EBADF;  // released
   int n = _reactor->wait(ready, timeout);
   _waits.store(_waits.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   if (n == 0) _empty_waits.store(_empty_waits.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);

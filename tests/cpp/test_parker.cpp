@@ -3,6 +3,7 @@
 #include <chrono>
 #include <thread>
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <vector>
 
@@ -51,6 +52,42 @@ TEST(unpark_wakes_a_parked_thread) {
   while (!flag.load()) parker.park(10.0, [&] { return flag.load(); }, ready);
   CHECK(seconds_since(t0) < 5.0);
   waker.join();
+}
+
+static int open_fd_count() {
+  int count = 0;
+  for (int fd = 0; fd < 4096; ++fd) count += fcntl(fd, F_GETFD) != -1;
+  return count;
+}
+
+TEST(release_closes_the_fds_while_other_threads_unpark) {
+  int before = open_fd_count();
+  Parker parker;
+  CHECK(open_fd_count() == before + 2);  // the epoll fd and the eventfd
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> wakers;
+  for (int i = 0; i < 4; ++i)
+    wakers.emplace_back([&] {
+      while (!stop.load()) parker.unpark();
+    });
+  // The owner parks and wakes a while, with the wakers racing it, then
+  // releases the parker with them still unparking.
+  for (int i = 0; i < 200; ++i) parker.park(0.001, [] { return false; }, ready);
+  parker.release();
+  CHECK(open_fd_count() == before);
+  // Released, it touches no fd: a fd opened now with a number the parker
+  // had keeps its contents.
+  int fds[2];
+  CHECK(pipe2(fds, O_NONBLOCK) == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  stop.store(true);
+  for (auto& w : wakers) w.join();
+  char byte;
+  CHECK(read(fds[0], &byte, 1) == -1 && errno == EAGAIN);  // nothing was written into it
+  close(fds[0]);
+  close(fds[1]);
+  CHECK(parker.park(0.0, [] { return false; }, ready) < 0);  // and it can't be waited on
+  parker.release();  // twice is harmless
 }
 
 TEST(remote_queue_loses_nothing_and_keeps_per_producer_order) {

@@ -90,10 +90,22 @@ class Parker {
   // owner should see.
   void unpark() noexcept {
     // The load filters the common case (owner running) without an RMW; the
-    // exchange makes exactly one concurrent caller write the eventfd.
-    if (_parked.load(std::memory_order_seq_cst) && _parked.exchange(false, std::memory_order_relaxed))
-      signal();
+    // exchange makes exactly one concurrent caller write the eventfd. A
+    // caller past the load is counted in _unparking, so that release() can
+    // wait for it before it closes the eventfd (seq_cst, to be ordered with
+    // release()'s store to _parked and its load of the count).
+    if (!_parked.load(std::memory_order_seq_cst)) return;
+    _unparking.fetch_add(1, std::memory_order_seq_cst);
+    if (_parked.exchange(false, std::memory_order_seq_cst)) signal();
+    _unparking.fetch_sub(1, std::memory_order_release);
   }
+
+  // Owner only, once it will never watch or park again (its loop is
+  // closed): closes the epoll fd and the eventfd now rather than when the
+  // last holder of the parker lets go (work in flight may post for a long
+  // while yet). Later unpark() calls find it unparked and touch nothing; one
+  // already past its check is waited for, which takes at most one write(2).
+  void release() noexcept;
 
  private:
   int wait(double timeout, std::span<ReadyEvent> ready) noexcept;
@@ -103,6 +115,7 @@ class Parker {
   int _event_fd = -1;
   // On its own cache line: producers on other cores read it on every submission.
   alignas(64) std::atomic<bool> _parked{false};
+  std::atomic<int> _unparking{0};
   // Relaxed: statistics. The first two are written by the owner only; the
   // last by whichever producer wakes it, at most once per park.
   std::atomic<std::uint64_t> _waits{0};
