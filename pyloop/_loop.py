@@ -243,6 +243,7 @@ class Loop(_native.LoopCore, SocketMethods, ResolverMethods, SendfileMethods, _S
         super().close()  # asyncio's own: self-pipe, signal handlers, executor
         if self.is_closed():
             self._clear_callbacks()
+            self._watched_objects.clear()
 
     def _make_self_pipe(self):
         # asyncio's self-pipe carries only signal numbers here (wake-ups go

@@ -25,8 +25,10 @@ class SocketMethods:
     # object, and its transports call them with either. A file object closed
     # since it was watched (fileno() -1) is still found by the object itself,
     # as asyncio's selector finds it, so removing its watcher works; for that
-    # the loop keeps the objects it watches by fd (_watched_objects; asyncio's
-    # transports pass ints, which cost a dict lookup here and nothing more).
+    # the loop keeps the objects it watches by fd (_watched_objects). As in
+    # asyncio's selector, a registration by int fd (asyncio's transports, the
+    # sock_* waits) forgets the object; while no object is kept, that costs
+    # one truth test.
 
     def _fd_of(self, fileobj):
         try:
@@ -47,7 +49,7 @@ class SocketMethods:
         return fd
 
     def _unwatched(self, fd):
-        if self._watched_objects and self._watchers_of(fd) is None:
+        if self._watchers_of(fd) is None:
             self._watched_objects.pop(fd, None)
 
     def _add_reader(self, fd, callback, *args):
@@ -58,7 +60,8 @@ class SocketMethods:
             return False
         fd = self._fd_of(fd)
         removed = self._unwatch_reader(fd)
-        self._unwatched(fd)
+        if self._watched_objects:
+            self._unwatched(fd)
         return removed
 
     def _add_writer(self, fd, callback, *args):
@@ -69,7 +72,8 @@ class SocketMethods:
             return False
         fd = self._fd_of(fd)
         removed = self._unwatch_writer(fd)
-        self._unwatched(fd)
+        if self._watched_objects:
+            self._unwatched(fd)
         return removed
 
     def add_reader(self, fd, callback, *args):
@@ -91,6 +95,8 @@ class SocketMethods:
     async def _wait_ready(self, fd, writable):
         self._ensure_fd_no_transport(fd)
         fut = self.create_future()
+        if self._watched_objects:
+            self._watched_objects.pop(fd, None)  # registered by int from here on
         if writable:
             handle, remove = self._watch_writer(fd, _set_ready, fut), self._unwatch_writer
         else:

@@ -23,9 +23,9 @@ import importlib.metadata
 import unittest
 
 import pytest
+from _pytest.mark.structures import get_unpacked_marks
 
 MODES = ("off", "only", "compare")
-PYTEST_ASYNCIO_NEEDED = (1, 4)
 _LOOPS = pytest.StashKey[dict]()  # the session's loops, by name, from loop_factories()
 
 
@@ -56,30 +56,27 @@ def loop_factories(config):
 def pytest_configure(config):
     loops = loop_factories(config)
     config.stash[_LOOPS] = loops
-    if not loops or not config.pluginmanager.has_plugin("asyncio"):
+    if not loops:
         return
-    version = _version("pytest-asyncio")
-    if version < PYTEST_ASYNCIO_NEEDED:
+    if hasattr(config.hook, "pytest_asyncio_loop_factories"):  # pytest-asyncio 1.4+
+        config.pluginmanager.register(_PytestAsyncioLoops(loops), "pyloop-pytest-asyncio")
+    elif any(config.pluginmanager.has_plugin(name) for name in ("asyncio", "pytest_asyncio.plugin")):
+        version = importlib.metadata.version("pytest-asyncio")
         raise pytest.UsageError(
             f"pyloop's pytest plugin needs pytest-asyncio 1.4 or newer to run its tests on "
-            f"pyloop (found {'.'.join(map(str, version))}): pip install 'pytest-asyncio>=1.4'"
+            f"pyloop (found {version}): pip install 'pytest-asyncio>=1.4'"
         )
-    config.pluginmanager.register(_PytestAsyncioLoops(loops), "pyloop-pytest-asyncio")
-
-
-def _version(distribution):
-    text = importlib.metadata.version(distribution)
-    return tuple(int(part) for part in text.split(".")[:2] if part.isdigit())
 
 
 class _PytestAsyncioLoops:
     """Registered only when the plugin is on: pytest-asyncio takes any
-    implementation of its hook as a request to parametrize by loop."""
+    implementation of its hook as a request to parametrize by loop. The
+    first answer wins, and a suite's own implementation comes first."""
 
     def __init__(self, loops):
         self.loops = loops
 
-    @pytest.hookimpl(optionalhook=True)
+    @pytest.hookimpl(optionalhook=True, trylast=True)
     def pytest_asyncio_loop_factories(self, config, item):
         return self.loops
 
@@ -103,9 +100,13 @@ def pytest_generate_tests(metafunc):
 
 def chooses_anyio_backend(metafunc):
     """Whether the test parametrizes anyio_backend itself."""
-    return any("anyio_backend" in (mark.args[0] if isinstance(mark.args[0], (list, tuple))
-                                   else mark.args[0].replace(" ", "").split(","))
-               for mark in metafunc.definition.iter_markers("parametrize"))
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", ())
+        if isinstance(names, str):
+            names = names.replace(" ", "").split(",")
+        if "anyio_backend" in names:
+            return True
+    return False
 
 
 @pytest.hookimpl(wrapper=True)
@@ -123,7 +124,11 @@ def pytest_pycollect_makeitem(collector, name, obj):
         })
         node_name = name if len(loops) == 1 else f"{name}[{loop_name}]"
         node = type(result).from_parent(collector, name=node_name)
-        node._obj = subclass  # pytest would look the class up by its node name
+        # pytest would look the class up by the node's name; given it here,
+        # the node takes the class's marks as pytest's own lookup would.
+        node._obj = subclass
+        node.own_markers.extend(get_unpacked_marks(subclass))
+        node.keywords.update(subclass.__dict__)
         classes.append(node)
     return classes
 

@@ -123,6 +123,40 @@ def test_a_socket_closed_while_watched_is_still_found_by_itself(loop):
         s.close()
 
 
+def test_a_closed_socket_is_not_found_once_its_fd_was_waited_on_by_number(loop):
+    # sock_recv registers the fd by number, which forgets the object, as in
+    # asyncio's selector: a later remove_reader(closed socket) must not reach
+    # a new socket that took the same fd number and is being waited on.
+    a, b = socket.socketpair()
+    for s in (a, b):
+        s.setblocking(False)
+    loop.add_reader(a, lambda: None)
+
+    async def main():
+        receive = asyncio.ensure_future(loop.sock_recv(a, 1))
+        await asyncio.sleep(0.01)
+        b.send(b"x")
+        assert await receive == b"x"
+        number = a.fileno()
+        a.close()
+        c, d = socket.socketpair()
+        if c.fileno() != number:  # the kernel gave it another number: move it
+            os.dup2(c.fileno(), number)
+            c.close()
+            c = socket.socket(fileno=number)
+        c.setblocking(False)
+        receive = asyncio.ensure_future(loop.sock_recv(c, 1))
+        await asyncio.sleep(0.01)
+        with pytest.raises(ValueError, match="Invalid file descriptor: -1"):
+            loop.remove_reader(a)
+        d.send(b"y")
+        assert await asyncio.wait_for(receive, 5) == b"y"  # its waiter is still there
+        for s in (b, c, d):
+            s.close()
+
+    loop.run_until_complete(main())
+
+
 def test_add_reader_on_closed_loop(loop, pair):
     loop.close()
     with pytest.raises(RuntimeError, match="closed"):

@@ -14,6 +14,7 @@ import pytest
 LOOPS = ("asyncio", "pyloop")
 _tests = {}  # nodeid: {"loop": name or None, "pair": the id without the loop, "outcome": ...}
 _own_backends = set()
+_LOOP_OF = {}  # loop factory: its name in LOOPS
 
 
 # Before the suite's own conftest parametrizes anyio_backend by its params.
@@ -26,8 +27,8 @@ def pytest_generate_tests(metafunc):
 
     if "anyio_backend" not in metafunc.fixturenames:
         return
-    backends = [("asyncio", {"debug": True, "loop_factory": asyncio.EventLoop}),
-                ("asyncio", {"debug": True, "loop_factory": pyloop.new_event_loop})]
+    _LOOP_OF.update({asyncio.EventLoop: "asyncio", pyloop.new_event_loop: "pyloop"})
+    backends = [("asyncio", {"debug": True, "loop_factory": factory}) for factory in _LOOP_OF]
     if not chooses_anyio_backend(metafunc):
         metafunc.parametrize("anyio_backend", backends, ids=LOOPS)
     elif not _swap_own_asyncio_backends(metafunc.definition, backends):
@@ -53,8 +54,8 @@ def pytest_collection_finish(session):
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("anyio_backend") if callspec else None
         loop = None
-        if isinstance(backend, tuple) and "loop_factory" in backend[1]:
-            loop = "pyloop" if backend[1]["loop_factory"].__module__.startswith("pyloop") else "asyncio"
+        if isinstance(backend, tuple):
+            loop = _LOOP_OF.get(backend[1].get("loop_factory"))
         pair = item.nodeid
         if loop:
             others = callspec.id.split("-")
