@@ -48,33 +48,26 @@ class SocketMethods:
             self._watched_objects[fd] = fileobj
         return fd
 
-    def _unwatched(self, fd):
-        if self._watchers_of(fd) is None:
+    def _unwatch(self, fileobj, unwatch):
+        if self.is_closed():
+            return False
+        fd = self._fd_of(fileobj)
+        removed = unwatch(fd)
+        if self._watched_objects and self._watchers_of(fd) is None:
             self._watched_objects.pop(fd, None)
+        return removed
 
     def _add_reader(self, fd, callback, *args):
         return self._watch_reader(self._watched(fd), callback, *args)
 
     def _remove_reader(self, fd):
-        if self.is_closed():
-            return False
-        fd = self._fd_of(fd)
-        removed = self._unwatch_reader(fd)
-        if self._watched_objects:
-            self._unwatched(fd)
-        return removed
+        return self._unwatch(fd, self._unwatch_reader)
 
     def _add_writer(self, fd, callback, *args):
         return self._watch_writer(self._watched(fd), callback, *args)
 
     def _remove_writer(self, fd):
-        if self.is_closed():
-            return False
-        fd = self._fd_of(fd)
-        removed = self._unwatch_writer(fd)
-        if self._watched_objects:
-            self._unwatched(fd)
-        return removed
+        return self._unwatch(fd, self._unwatch_writer)
 
     def add_reader(self, fd, callback, *args):
         self._ensure_fd_no_transport(fd)
@@ -95,8 +88,7 @@ class SocketMethods:
     async def _wait_ready(self, fd, writable):
         self._ensure_fd_no_transport(fd)
         fut = self.create_future()
-        if self._watched_objects:
-            self._watched_objects.pop(fd, None)  # registered by int from here on
+        self._watched(fd)  # registered by number from here on
         if writable:
             handle, remove = self._watch_writer(fd, _set_ready, fut), self._unwatch_writer
         else:
