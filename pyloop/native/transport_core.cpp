@@ -92,8 +92,10 @@ PyMemberDef members[] = {
     {"_conn_lost", Py_T_OBJECT_EX, offsetof(TransportFields, conn_lost), Py_RELATIVE_OFFSET, nullptr},
     {"_eof", Py_T_OBJECT_EX, offsetof(TransportFields, eof), Py_RELATIVE_OFFSET, nullptr},
     // Visited and cleared with the others under this name; asyncio's name,
-    // _buffer, is the getset below.
-    {"_pyloop_buffer", Py_T_OBJECT_EX, offsetof(TransportFields, buffer), Py_RELATIVE_OFFSET | Py_READONLY, nullptr},
+    // _buffer, is the getset below. Writable: CPython's deallocation of a
+    // subclass instance (clear_slots) skips read-only members, which would
+    // leak the deque of every transport that ever buffered a write.
+    {"_pyloop_buffer", Py_T_OBJECT_EX, offsetof(TransportFields, buffer), Py_RELATIVE_OFFSET, nullptr},
     {"_empty_waiter", Py_T_OBJECT_EX, offsetof(TransportFields, empty_waiter), Py_RELATIVE_OFFSET, nullptr},
     {"_protocol", Py_T_OBJECT_EX, offsetof(TransportFields, protocol), Py_RELATIVE_OFFSET, nullptr},
     {"_read_ready_cb", Py_T_OBJECT_EX, offsetof(TransportFields, read_ready_cb), Py_RELATIVE_OFFSET, nullptr},

@@ -80,8 +80,10 @@ PyMemberDef members[] = {
     DATAGRAM_MEMBER("_server", server, 0),
     DATAGRAM_MEMBER("_protocol_connected", protocol_connected, 0),
     DATAGRAM_MEMBER("_buffer_size", buffer_size, 0),
-    DATAGRAM_MEMBER("_pyloop_last_peer", addresses.peer, Py_READONLY),
-    DATAGRAM_MEMBER("_pyloop_last_host", addresses.host, Py_READONLY),
+    // Writable, as every member here must be: CPython's deallocation of a
+    // subclass instance (clear_slots) skips read-only members, leaking them.
+    DATAGRAM_MEMBER("_pyloop_last_peer", addresses.peer, 0),
+    DATAGRAM_MEMBER("_pyloop_last_host", addresses.host, 0),
     {nullptr, 0, 0, 0, nullptr},
 };
 #undef DATAGRAM_MEMBER
