@@ -15,6 +15,7 @@ import pytest
 os.environ.setdefault("PYLOOP_IO_THREADS", "1")  # before pyloop makes its first loop
 
 import pyloop
+from faults.measure import fd_count, scheduled_timer_count  # noqa: F401 (tests import them from here)
 
 pytest_plugins = ("pytester",)  # tests/test_pytest_plugin.py runs small suites
 
@@ -36,18 +37,6 @@ def loop(loop_factory):
     if not loop.is_closed():
         loop.close()
     gc.collect()
-
-
-def fd_count():
-    """How many fds this process has open: tests compare it before and after."""
-    return len(os.listdir("/proc/self/fd"))
-
-
-def scheduled_timer_count(loop):
-    """How many timers the loop still holds, cancelled or not."""
-    if isinstance(loop, pyloop.Loop):
-        return len(loop._scheduled_handles())
-    return len(loop._scheduled)
 
 
 def pytest_terminal_summary(terminalreporter):
