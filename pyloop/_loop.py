@@ -31,6 +31,7 @@ from . import (
     _native,
 )
 from ._dns import ResolverMethods
+from ._executor import ExecutorMethods
 from ._sendfile import SendfileMethods
 from ._sockets import SocketMethods
 
@@ -123,6 +124,19 @@ class _SocketTransport(_SharedSocket, _native._make_transport_core(selector_even
         super().__init__(loop, sock, protocol, waiter, extra, server)
         if self._attach_stream(loop):
             self._write_ready = self._io_write_ready
+
+    def writelines(self, list_of_data):
+        try:
+            super().writelines(list_of_data)
+        finally:
+            # After close(), while the buffer drains, asyncio's writelines()
+            # adds to the buffer, then raises calling _write_ready (close()
+            # set it to None) before it registers its writer; the writer
+            # registered before sends what it added all the same. An I/O
+            # thread sends only what it is handed: registering the writer
+            # is what hands it over (take_transport_writer).
+            if self._write_ready is None and self._buffer and not self._conn_lost:
+                self._loop._add_writer(self._sock_fd, self._io_write_ready)
 
     _io_file = None  # the loop.sendfile() span the I/O thread sends (_sendfile.py)
 
@@ -222,7 +236,7 @@ class _DatagramTransport(_SharedSocket, _native._make_datagram_core(selector_eve
 _SelectorLoop = asyncio.SelectorEventLoop
 
 
-class Loop(_native.LoopCore, SocketMethods, ResolverMethods, SendfileMethods, _SelectorLoop):
+class Loop(_native.LoopCore, SocketMethods, ResolverMethods, SendfileMethods, ExecutorMethods, _SelectorLoop):
     """An asyncio event loop whose core runs natively."""
 
     def __init__(self):

@@ -1,6 +1,7 @@
 // The drain of the loop's inbox into Python calls: reads an I/O thread made
 // go to their transport's protocol, its reports of writes sent to the
-// transport, resolver results to their futures.
+// transport, resolver results and the default executor's outcomes to their
+// futures.
 //
 // Threading: the loop thread's. It runs right after the loop's poll. A
 // stream's reads and write reports are not handed over here but scheduled
@@ -26,6 +27,8 @@ int deliver_completions(LoopCoreObject* self) {
       bool report = dynamic_cast<rt::WriteReport*>(c.get()) != nullptr;
       int r = report ? deliver_write_report(self, std::move(c)) : deliver_chunk(self, std::move(c));
       if (rc == 0) rc = r;
+    } else if (auto* call = dynamic_cast<PythonCallDone*>(c.get())) {
+      if (rc == 0) rc = settle_python_call(self, *call);
     } else if (rc == 0) {
       rc = settle_completion(self, std::move(c));
     }

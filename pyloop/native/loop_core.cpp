@@ -235,6 +235,8 @@ PyObject* loop_clear_callbacks(LoopCoreObject* self, PyObject*) {
   clear_callbacks(*self->state);
   clear_watchers(self);
   clear_pending(self);
+  // No call's outcome lands in the inbox after this; those there go with it.
+  self->state->calls->close();
   take_back_loans(*self->state);
   // The loop's epoll fd and eventfd go with close(), as asyncio's selector
   // and self-pipe do, not with the last holder of its inbox.
@@ -364,7 +366,10 @@ int loop_clear(LoopCoreObject* self) {
 void loop_dealloc(LoopCoreObject* self) {
   PyObject_GC_UnTrack(self);
   loop_clear(self);
-  if (self->state) take_back_loans(*self->state);
+  if (self->state) {
+    self->state->calls->close();
+    take_back_loans(*self->state);
+  }
   delete self->state;
   self->state = nullptr;
   PyTypeObject* type = Py_TYPE(self);
@@ -396,6 +401,8 @@ PyMethodDef loop_methods[] = {
     {"_watchers_of", reinterpret_cast<PyCFunction>(loop_watchers_of), METH_O, nullptr},
     {"_resolve", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(loop_resolve)), METH_FASTCALL, nullptr},
     {"_name_info", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(loop_name_info)), METH_FASTCALL,
+     nullptr},
+    {"_run_in_pool", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(loop_run_in_pool)), METH_FASTCALL,
      nullptr},
     {"_clear_callbacks", reinterpret_cast<PyCFunction>(loop_clear_callbacks), METH_NOARGS, nullptr},
     {"_scheduled_handles", reinterpret_cast<PyCFunction>(loop_scheduled_list), METH_NOARGS, nullptr},

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "handle.hpp"
+#include "python_calls.hpp"
 #include "transport_core.hpp"
 #include "pyloop/rt/log.hpp"
 #include "pyloop/rt/inbox.hpp"
@@ -60,6 +61,8 @@ struct LoopState {
   std::shared_ptr<rt::Inbox> inbox = std::make_shared<rt::Inbox>();
   rt::Parker& parker = inbox->parker;
   rt::RemoteQueue<HandleObject*> remote{inbox->parker};
+  // Where the default executor's calls post their outcomes (python_calls.hpp).
+  std::shared_ptr<CallSink> calls = std::make_shared<CallSink>(inbox);
   // Futures waiting for an inbox completion, by completion id.
   std::unordered_map<std::uint64_t, PyObject*> pending;
   std::uint64_t next_completion_id = 1;

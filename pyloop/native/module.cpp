@@ -8,6 +8,7 @@
 #include "loop_core.hpp"
 #include "pyloop/rt/io_thread.hpp"
 #include "pyloop/rt/log.hpp"
+#include "python_calls.hpp"
 #include "python_helpers.hpp"
 #include "socket_loan.hpp"
 #include "transport_core.hpp"
@@ -59,7 +60,7 @@ PYBIND11_MODULE(_native, m, py::mod_gil_not_used()) {
   m.doc() = "pyloop's native core";
   if (pyloop::py::register_handle_types(m.ptr()) < 0 || pyloop::py::register_loop_core(m.ptr()) < 0 ||
       pyloop::py::register_transport_core(m.ptr()) < 0 || pyloop::py::register_datagram_core(m.ptr()) < 0 ||
-      pyloop::py::register_socket_loan(m.ptr()) < 0 || PyModule_AddFunctions(m.ptr(), raw_functions) < 0)
+      pyloop::py::register_socket_loan(m.ptr()) < 0 || pyloop::py::register_python_calls(m.ptr()) < 0 || PyModule_AddFunctions(m.ptr(), raw_functions) < 0)
     throw py::error_already_set();
   m.def("build_config", &build_config, "Versions and options this extension was built with.");
   m.def(

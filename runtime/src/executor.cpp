@@ -1,25 +1,21 @@
 #include "pyloop/rt/executor.hpp"
 
-#include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/task_arena.h>
 
 #include <algorithm>
 #include <thread>
 
+#include "tbb_threads.hpp"
+
 namespace pyloop::rt {
 
-namespace {
 // Blocking calls hold a worker for their whole duration, so the pool is sized
 // for waiting, not only for the cores.
-int pool_size() { return static_cast<int>(std::max(4u, std::thread::hardware_concurrency())); }
-}  // namespace
+std::size_t executor_pool_size() { return std::max(4u, std::thread::hardware_concurrency()); }
 
 struct Executor::Impl {
-  // oneTBB caps its workers at cores - 1 unless told otherwise; on a 2-core
-  // machine that would run one lookup at a time.
-  tbb::global_control parallelism{tbb::global_control::max_allowed_parallelism,
-                                  static_cast<std::size_t>(pool_size()) + 1};
-  tbb::task_arena arena{pool_size()};
+  Impl() { reserve_tbb_threads(); }
+  tbb::task_arena arena{static_cast<int>(executor_pool_size())};
 };
 
 Executor::Executor() : _impl(new Impl) {}
