@@ -7,6 +7,8 @@ errors."""
 import socket
 from asyncio import base_events
 
+from . import _fork
+
 
 def _encode_host(host):
     if host is None or isinstance(host, bytes):
@@ -37,8 +39,9 @@ class ResolverMethods:
     """Mixed into pyloop.Loop between the native core and asyncio's loop."""
 
     async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0, flags=0):
-        if self._debug:
-            # asyncio's own path, for its debug-mode log of slow lookups.
+        if self._debug or not _fork.lookups_pool_usable():
+            # asyncio's own path, for its debug-mode log of slow lookups, and
+            # in a forked child whose parent's pool is gone.
             return await base_events.BaseEventLoop.getaddrinfo(
                 self, host, port, family=family, type=type, proto=proto, flags=flags
             )
@@ -54,6 +57,8 @@ class ResolverMethods:
         if type(flags) is not int and not isinstance(flags, int):
             raise TypeError(f"'{type(flags).__name__}' object cannot be interpreted as an integer")
         host, port, flowinfo, scope_id = _parse_sockaddr(sockaddr)
+        if not _fork.lookups_pool_usable():
+            return await base_events.BaseEventLoop.getnameinfo(self, sockaddr, flags)
         return await self._name_info(host, port, flowinfo, scope_id, len(sockaddr) == 2, int(flags))
 
 

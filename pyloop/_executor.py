@@ -20,10 +20,16 @@ import concurrent.futures
 import threading
 from asyncio import futures as asyncio_futures
 
-from . import _native
+from . import _fork, _native
+
+def _wait_for_calls_at_exit():
+    # Not in a forked child of a parent with calls: those run there, not here.
+    if _fork.calls_pool_usable():
+        _native._stop_pool()
+
 
 # Before the interpreter goes, with the other executors' threads.
-threading._register_atexit(_native._stop_pool)
+threading._register_atexit(_wait_for_calls_at_exit)
 
 
 class PoolExecutor(concurrent.futures.Executor):
@@ -89,7 +95,10 @@ class ExecutorMethods:
             # Only check when the default executor is being used
             self._check_default_executor()
             if executor is None:
-                executor = self._default_executor = PoolExecutor()
+                executor = self._default_executor = (
+                    PoolExecutor() if _fork.calls_pool_usable()
+                    # A forked child whose parent's pool is gone: asyncio's own.
+                    else concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asyncio"))
         if type(executor) is PoolExecutor:
             return executor._run_for(self, func, args)
         return asyncio_futures.wrap_future(executor.submit(func, *args), loop=self)

@@ -290,3 +290,47 @@ def test_loops_in_threads_share_the_pool(loop_factory):
     for t in threads:
         t.join()
     assert results == {i: sum(range(500)) for i in range(4)}
+
+
+FORK = """
+import asyncio, os, sys, warnings
+import pyloop
+warnings.simplefilter("ignore", DeprecationWarning)  # fork() in a process with threads
+new_loop = asyncio.SelectorEventLoop if sys.argv[1] == "asyncio" else pyloop.new_event_loop
+
+async def use():
+    loop = asyncio.get_running_loop()
+    called = await loop.run_in_executor(None, abs, -3)
+    found = await loop.getaddrinfo("127.0.0.1", 80)
+    return called, found[0][4], type(loop._default_executor).__name__
+
+def run():
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        return runner.run(asyncio.wait_for(use(), 10))
+
+if sys.argv[2] == "before":
+    print("parent", *run(), flush=True)
+pid = os.fork()
+if pid == 0:
+    print("child", *run(), flush=True)
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+print("status", status)
+"""
+
+
+@pytest.mark.parametrize("parent", ["before", "not-before"])
+def test_a_forked_child_runs_calls_and_lookups(loop_factory, parent, tmp_path):
+    # A child has none of its parent's threads: where the parent started the
+    # pools, the child's calls go to asyncio's ThreadPoolExecutor instead.
+    kind = "asyncio" if loop_factory is asyncio.SelectorEventLoop else "pyloop"
+    out = subprocess.run([sys.executable, "-P", "-c", FORK, kind, parent], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    pool = "PoolExecutor" if kind == "pyloop" else "ThreadPoolExecutor"
+    child_pool = "ThreadPoolExecutor" if parent == "before" else pool
+    expected = [f"child 3 ('127.0.0.1', 80) {child_pool}", "status 0"]
+    if parent == "before":
+        expected.insert(0, f"parent 3 ('127.0.0.1', 80) {pool}")
+    assert lines == expected

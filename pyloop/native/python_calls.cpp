@@ -8,6 +8,7 @@
 #include "loop_core.hpp"
 #include "loop_state.hpp"
 #include "python_helpers.hpp"
+#include "pyloop/rt/executor.hpp"
 #include "pyloop/rt/work_group.hpp"
 #include "pyloop/rt/work_pool.hpp"
 
@@ -194,6 +195,12 @@ PyType_Spec group_spec = {"pyloop._native.WorkGroup", sizeof(WorkGroupObject), 0
 
 PyObject* pool_size(PyObject*, PyObject*) { return PyLong_FromSize_t(rt::WorkPool::shared().size()); }
 
+// (lookups, calls): whether the pools for each have been made.
+PyObject* pools_started(PyObject*, PyObject*) {
+  return Py_BuildValue("(OO)", rt::Executor::started() ? Py_True : Py_False,
+                       rt::WorkPool::started() ? Py_True : Py_False);
+}
+
 // Interpreter exit (threading's atexit, before the interpreter goes): waits
 // for every call in flight, as concurrent.futures joins its threads.
 PyObject* stop_pool(PyObject*, PyObject*) {
@@ -206,6 +213,7 @@ PyObject* stop_pool(PyObject*, PyObject*) {
 
 PyMethodDef functions[] = {
     {"_pool_size", pool_size, METH_NOARGS, "How many calls the work pool runs at once."},
+    {"_pools_started", pools_started, METH_NOARGS, "(lookups, calls): whether their pools have been made."},
     {"_stop_pool", stop_pool, METH_NOARGS, "Waits for every call in flight; no Python runs on the pool after it."},
     {nullptr, nullptr, 0, nullptr},
 };

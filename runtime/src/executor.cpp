@@ -3,6 +3,7 @@
 #include <oneapi/tbb/task_arena.h>
 
 #include <algorithm>
+#include <atomic>
 #include <thread>
 
 #include "tbb_threads.hpp"
@@ -20,11 +21,18 @@ struct Executor::Impl {
 
 Executor::Executor() : _impl(new Impl) {}
 
+namespace {
+std::atomic<bool> executor_started{false};
+}
+
 Executor& Executor::shared() {
   // Leaked on purpose; see the header.
   static Executor* executor = new Executor;
+  executor_started.store(true, std::memory_order_relaxed);  // a flag for fork(): nothing is ordered by it
   return *executor;
 }
+
+bool Executor::started() noexcept { return executor_started.load(std::memory_order_relaxed); }
 
 void Executor::submit(std::function<void()> task) { _impl->arena.enqueue(std::move(task)); }
 

@@ -4,6 +4,7 @@
 #include <oneapi/tbb/task_arena.h>
 
 #include <algorithm>
+#include <atomic>
 #include <thread>
 
 #include "tbb_threads.hpp"
@@ -26,11 +27,18 @@ struct WorkPool::Impl {
 
 WorkPool::WorkPool() : _impl(new Impl) {}
 
+namespace {
+std::atomic<bool> pool_started{false};
+}
+
 WorkPool& WorkPool::shared() {
   // Leaked on purpose; see the header.
   static WorkPool* pool = new WorkPool;
+  pool_started.store(true, std::memory_order_relaxed);  // a flag for fork(): nothing is ordered by it
   return *pool;
 }
+
+bool WorkPool::started() noexcept { return pool_started.load(std::memory_order_relaxed); }
 
 void WorkPool::submit(std::function<void()> task) {
   _impl->calls.push(std::move(task));

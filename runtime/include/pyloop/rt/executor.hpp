@@ -14,6 +14,9 @@ namespace pyloop::rt {
 class Executor {
  public:
   static Executor& shared();
+  // Whether shared() has made the pool in this process (or, after fork(),
+  // in the parent: then it has no threads here).
+  static bool started() noexcept;
 
   // Runs task on a pool thread, some time later.
   void submit(std::function<void()> task);

@@ -20,6 +20,9 @@ namespace pyloop::rt {
 class WorkPool {
  public:
   static WorkPool& shared();
+  // Whether shared() has made the pool in this process (or, after fork(),
+  // in the parent: then it has no threads here).
+  static bool started() noexcept;
 
   // Runs task on a pool thread, some time later. Tasks start in the order
   // they were submitted (per submitting thread), finish in any.
