@@ -58,6 +58,11 @@ thread_local std::vector<HandleObject*> running_here;
 
 std::atomic_ref<std::uint8_t> sync_of(HandleObject* h) { return std::atomic_ref<std::uint8_t>(h->sync); }
 
+// Relaxed: the threadsafe bit is set before the handle is shared and never
+// changes, so any load sees it; the load is atomic all the same because the
+// other bits of the byte change under it, on other threads.
+bool is_threadsafe(HandleObject* h) { return sync_of(h).load(std::memory_order_relaxed) & handle_threadsafe; }
+
 // Whether cancel() must wait for h's callback: it is running, on another
 // thread than this one.
 bool runs_elsewhere(HandleObject* h) {
@@ -102,7 +107,7 @@ PyObject* handle_cancel_method(HandleObject* self, PyObject*) {
   bool count_timer = false;
   bool wait = false;
   int err = 0;
-  bool threadsafe = self->sync & handle_threadsafe;
+  bool threadsafe = is_threadsafe(self);
   do {
     if (wait) wait_until_not_running(self);
     Py_BEGIN_CRITICAL_SECTION(self);
@@ -132,7 +137,7 @@ PyObject* handle_cancel_method(HandleObject* self, PyObject*) {
 
 PyObject* handle_cancelled_method(HandleObject* self, PyObject*) {
   // As asyncio's _ThreadSafeHandle.cancelled(), which takes its lock too.
-  if ((self->sync & handle_threadsafe) && runs_elsewhere(self)) wait_until_not_running(self);
+  if (is_threadsafe(self) && runs_elsewhere(self)) wait_until_not_running(self);
   return PyBool_FromLong(handle_cancelled(self));
 }
 
@@ -335,7 +340,7 @@ int handle_run(HandleObject* h) {
   PyObject* callback = nullptr;
   PyObject* args = nullptr;
   PyObject* context = nullptr;
-  bool threadsafe = h->sync & handle_threadsafe;
+  bool threadsafe = is_threadsafe(h);
   Py_BEGIN_CRITICAL_SECTION(h);
   // New references: the callback may cancel its own handle while it runs.
   if (!h->cancelled && h->callback) {

@@ -42,7 +42,7 @@ IoThread::IoThread() : _thread([this] {
   pthread_setname_np(pthread_self(), "pyloop-io");
   // Before the loop starts: the thread alone touches its reactor.
   if (int err = _parker.watch(_write_waits->pollable_fd(), readable, write_waits_token))
-    log::get("io")->error("I/O thread cannot watch its write waits: errno {}", err);
+    _log->error("I/O thread cannot watch its write waits: errno {}", err);
   run();
 }) {}
 
@@ -70,7 +70,7 @@ void IoThread::retire(Stream* stream) {
 }
 
 void IoThread::run() {
-  log::get("io")->debug("I/O thread {} started", static_cast<void*>(this));
+  _log->debug("I/O thread {} started", static_cast<void*>(this));
   ReadyEvent events[256];
   auto has_work = [this] { return !_submissions.empty() || _stopping.load(std::memory_order_seq_cst); };
   while (!_stopping.load(std::memory_order_relaxed)) {
@@ -185,7 +185,7 @@ void IoThread::wait_writable(Stream& stream) {
   int err = _write_waits->modify(stream.fd(), writable | oneshot, token);
   if (err == ENOENT) err = _write_waits->add(stream.fd(), writable | oneshot, token);
   if (err) {
-    log::get("io")->error("I/O thread cannot wait for fd {} to be writable: errno {}", stream.fd(), err);
+    _log->error("I/O thread cannot wait for fd {} to be writable: errno {}", stream.fd(), err);
     return;
   }
   _waiting.insert(&stream);

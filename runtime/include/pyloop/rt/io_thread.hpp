@@ -54,6 +54,7 @@
 #include <utility>
 #include <vector>
 
+#include "pyloop/rt/log.hpp"
 #include "pyloop/rt/parker.hpp"
 #include "pyloop/rt/reactor.hpp"
 #include "pyloop/rt/read_chunk.hpp"
@@ -122,6 +123,10 @@ class IoThread {
   void take_submissions();
   void flush();
 
+  // Taken before the thread starts, and kept: the thread never looks a
+  // logger up in spdlog's registry, which the process's static destructors
+  // free at exit while this thread, never stopped (IoThreads), still runs.
+  std::shared_ptr<spdlog::logger> _log = log::get("io");
   Parker _parker;
   SpinPolicy _spin = SpinPolicy::from_environment();
   RemoteQueue<Submission> _submissions{_parker};
