@@ -1,6 +1,7 @@
 """pyloop's public API: run, new_event_loop, Loop, the policy shims."""
 
 import asyncio
+import os
 import pathlib
 import subprocess
 import sys
@@ -152,12 +153,15 @@ def test_build_config():
 
 def test_logging_levels_from_environment():
     code = "import pyloop; pyloop.new_event_loop().close()"
-    env = {"PYLOOP_LOG": "debug", "PATH": ""}
-    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    # Under tools/sanitize the children keep the preloaded sanitizer runtime and
+    # its settings, or an extension built with ASan could not be imported.
+    kept = ("LD_PRELOAD", "PYTHONMALLOC", "ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS")
+    bare = {"PATH": "", **{k: os.environ[k] for k in kept if k in os.environ}}
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
+                         env={**bare, "PYLOOP_LOG": "debug"}, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "pyloop.loop" in out.stderr
-    quiet = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, env={"PATH": ""},
-                           timeout=60)
+    quiet = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, env=bare, timeout=60)
     assert "pyloop.loop" not in quiet.stderr
 
 
