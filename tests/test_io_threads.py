@@ -122,3 +122,42 @@ def test_io_thread_count_comes_from_the_environment():
 def test_no_io_threads_by_default():
     env = {k: v for k, v in os.environ.items() if k != "PYLOOP_IO_THREADS"}
     assert io_thread_count(env) == 0
+
+
+FORKED_ECHO = textwrap.dedent(
+    """
+    import asyncio, os, warnings
+    import pyloop
+    warnings.simplefilter("ignore", DeprecationWarning)  # fork() in a process with threads
+
+    async def echo():
+        async def handle(reader, writer):
+            writer.write(await reader.read(100))
+            await writer.drain()
+            writer.close()
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname())
+        writer.write(b"ping")
+        got = await reader.read(100)
+        writer.close()
+        server.close()
+        return got.decode()
+
+    print("parent", pyloop.run(echo()), flush=True)
+    pid = os.fork()
+    if pid == 0:
+        print("child", pyloop.run(asyncio.wait_for(echo(), 10)), flush=True)
+        os._exit(0)
+    print("status", os.waitpid(pid, 0)[1])
+    """
+)
+
+
+def test_a_forked_child_does_without_its_parents_io_threads(tmp_path):
+    # The I/O threads did not come along: the child's loops must not hand
+    # their sockets to them (with PYLOOP_OFFLOAD=always its echo hung).
+    env = dict(os.environ, PYLOOP_IO_THREADS="1", PYLOOP_OFFLOAD="always")
+    out = subprocess.run([sys.executable, "-P", "-c", FORKED_ECHO], env=env, cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["parent", "ping", "child", "ping", "status", "0"]

@@ -76,6 +76,12 @@ PYBIND11_MODULE(_native, m, py::mod_gil_not_used()) {
       },
       "The process's I/O threads: how many (PYLOOP_IO_THREADS), the chunks they have read (into buffers "
       "their loops lent: loaned_reads) and the sends they made.");
+  m.def(
+      "_forget_io_threads",
+      [] {
+        if (pyloop::rt::IoThreads::made()) pyloop::rt::IoThreads::shared().forget_after_fork();
+      },
+      "In a forked child: its parent's I/O threads are gone, so no socket is shared with one.");
   m.def("configure_logging", &pyloop::rt::log::configure, py::arg("spec"),
         "Sets spdlog levels, in PYLOOP_LOG's syntax (e.g. 'debug' or 'warn,pyloop.loop=trace').");
 }

@@ -296,7 +296,13 @@ IoThreads& IoThreads::shared() {
   // joining them from a static destructor would race with interpreter
   // shutdown.
   static IoThreads* threads = new IoThreads();
+  made_flag().store(true, std::memory_order_relaxed);  // a flag for fork(): nothing is ordered by it
   return *threads;
+}
+
+std::atomic<bool>& IoThreads::made_flag() noexcept {
+  static std::atomic<bool> made{false};
+  return made;
 }
 
 IoThreads::IoThreads() : _count(configured_count()) {

@@ -159,6 +159,11 @@ class IoThreads {
  public:
   static IoThreads& shared();
   [[nodiscard]] int count() const noexcept { return _count; }
+  // In a child made by fork(), before it makes a loop: the threads did not
+  // come along, so from then on no stream is given to one (count() is 0).
+  void forget_after_fork() noexcept { _count = 0; }
+  // Whether shared() has made them in this process (or in its parent).
+  static bool made() noexcept { return made_flag().load(std::memory_order_relaxed); }
   // The thread for a new stream (round-robin); nullptr when count() is 0.
   IoThread* pick();
   // Chunks all of them have read (into loans), and sends all of them made.
@@ -174,6 +179,7 @@ class IoThreads {
  private:
   IoThreads();
   int _count;
+  static std::atomic<bool>& made_flag() noexcept;
   std::vector<std::unique_ptr<IoThread>> _threads;
   std::atomic<unsigned> _next{0};
 };
