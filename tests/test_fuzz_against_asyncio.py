@@ -419,7 +419,8 @@ def differs_in_child(scenario, offload="auto"):
     return out.stdout.strip() or None
 
 
-RESET_WHILE_SENDING = """
+# A protocol that records its end, for the scripts below.
+RECORDING_PROTOCOL = """
     import asyncio, socket, sys
     import pyloop
 
@@ -430,7 +431,9 @@ RESET_WHILE_SENDING = """
             self.events.append("eof_received")
         def connection_lost(self, exc):
             self.events.append(f"connection_lost({type(exc).__name__})")
+"""
 
+RESET_WHILE_SENDING = RECORDING_PROTOCOL + """
     def run(factory):
         loop = factory()
         with socket.create_server(("127.0.0.1", 0)) as listener:
@@ -464,18 +467,7 @@ def test_a_reset_is_no_eof():
     assert differs_in_child(RESET_WHILE_SENDING) is None
 
 
-CLOSED_WHILE_SENDING = """
-    import asyncio, socket, sys
-    import pyloop
-
-    class Protocol(asyncio.Protocol):
-        def __init__(self):
-            self.events = []
-        def eof_received(self):
-            self.events.append("eof_received")
-        def connection_lost(self, exc):
-            self.events.append(f"connection_lost({type(exc).__name__})")
-
+CLOSED_WHILE_SENDING = RECORDING_PROTOCOL + """
     def run(factory):
         loop = factory()
         a, b = socket.socketpair()
