@@ -36,20 +36,17 @@ What is compared (`comparable`), and how it is normalised:
   came before is compared (`parting`): rare with I/O threads offloading
   when busy, common with PYLOOP_OFFLOAD=always, where write() hands
   everything to the I/O thread instead of sending it at once.
-- pyloop's known differences, each shown alone by a test marked xfail at
-  the end of this file: where the peer resets the connection while the I/O
-  thread sends, the send's error may come first (let through by
-  `write_error_first`); data waiting when reading resumes comes an
-  iteration or more later than on asyncio's loop (the driver settles after
-  resume_reading).
+- what the I/O thread once did differently, each shown alone by a test at
+  the end of this file: a reset while it sends reaches the protocol as
+  asyncio's read reports it, and data waiting when reading resumes comes
+  in the next iteration.
 
 Each loop is also checked on its own (so asyncio confirms the checks):
 callbacks in a protocol's order, no byte lost, duplicated or reordered.
 
 PYLOOP_FUZZ_EXAMPLES sets the number of examples of every property (the
 defaults run the file in under a minute on two cores); PYLOOP_FUZZ_RANDOM=1
-draws new examples on each run instead of the same ones;
-PYLOOP_FUZZ_STRICT=1 lets no known difference through (write_error_first).
+draws new examples on each run instead of the same ones.
 With -s each property prints how many examples it ran;
 --hypothesis-show-statistics shows what they exercised.
 """
@@ -73,7 +70,6 @@ import pyloop
 
 LOOPS = {"asyncio": asyncio.SelectorEventLoop, "pyloop": pyloop.new_event_loop}
 EXAMPLES = os.environ.get("PYLOOP_FUZZ_EXAMPLES")
-STRICT = os.environ.get("PYLOOP_FUZZ_STRICT") == "1"
 
 # An example takes well under a second; a settle that never ends gives up
 # after seconds (tests/fuzz_driver.py), so a hang can't pass this.
@@ -240,8 +236,9 @@ def check_alone(d):
     assert [e[0] for e in protocol].count("connection_made") == 1
     lost = [i for i, e in enumerate(protocol) if e[0] == "connection_lost"]
     assert lost == [len(protocol) - 1], "connection_lost once, last"
+    # eof_received may come more than once: where it returned True, asyncio
+    # reads the end again after pause_reading() and resume_reading().
     eof = [i for i, e in enumerate(protocol) if e[0] == "eof_received"]
-    assert len(eof) <= 1
     if eof:
         assert all(e[0] != "data" for e in protocol[eof[0]:]), "data after eof_received"
     assert d.peer_sent.startswith(d.bytes_in), "the protocol got what the peer sent, in order"
@@ -255,27 +252,6 @@ def check_alone(d):
     # asyncio runs a timer up to its clock resolution early.
     assert all(ran_at >= when - 0.001 for ran_at, when in d.fired.values())
     assert not d.violations
-
-
-def write_error_first(mine, theirs):
-    """Whether callbacks `mine` differ from `theirs` only as pyloop's known
-    difference makes them: the peer has reset the connection (or closed it
-    with data unread) while the transport's I/O thread was sending, and the
-    send's error came first (test_a_reset_is_no_eof and
-    test_offloaded_reset_is_a_reset below). Then pyloop's protocol may get
-    an eof_received just before its connection_lost, and that may carry a
-    BrokenPipeError where asyncio's carries a ConnectionResetError."""
-    if mine == theirs:
-        return False
-    reset = ("connection_lost", "ConnectionResetError")
-    for i, (tag, entry) in enumerate(mine):
-        if entry not in (reset, ("connection_lost", "BrokenPipeError")):
-            continue
-        eof = i > 0 and mine[i - 1] == (tag, ("eof_received",))
-        for drop_eof in {False, eof}:
-            if mine[:i - 1 if drop_eof else i] + [(tag, reset)] + mine[i + 1:] == theirs:
-                return True
-    return False
 
 
 # --- properties ---------------------------------------------------------------
@@ -297,9 +273,6 @@ def run_both(prop, setup, ops):
     if parted is not None:
         event("the kernel emptied one loop's write buffer only")
     mine, theirs = (comparable(runs[name], exact_flow, parted) for name in ("pyloop", "asyncio"))
-    if not STRICT and write_error_first(mine["callbacks"], theirs["callbacks"]):
-        event("known difference: the send's error first")
-        mine["callbacks"] = theirs["callbacks"]
     for key in theirs:
         assert mine[key] == theirs[key], key
     for what in runs["pyloop"].log:
@@ -395,19 +368,19 @@ def test_writelines_after_close_is_still_sent(loop):
     assert fd_count() == before - 2  # both ends closed
 
 
-def differs_in_child(scenario, offload="auto"):
+def differs_in_child(scenario, offload="auto", runs=40):
     """Runs `scenario` (the source of a run(factory) function) in a child
     process with one I/O thread, offloading when busy (the suite's setting)
-    or always: first on asyncio's loop, then up to 40 times on pyloop, as
+    or always: first on asyncio's loop, then `runs` times on pyloop, as
     pyloop's outcome may depend on which of its threads is first. The first
     outcome of pyloop's that differs from asyncio's, or None."""
     script = textwrap.dedent(scenario) + textwrap.dedent(
-        """
+        f"""
         expected = run(asyncio.SelectorEventLoop)
-        for _ in range(40):
+        for _ in range({runs}):
             got = run(pyloop.new_event_loop)
             if got != expected:
-                print(f"asyncio: {expected!r}; pyloop: {got!r}")
+                print(f"asyncio: {{expected!r}}; pyloop: {{got!r}}")
                 sys.exit(3)
         """
     )
@@ -415,85 +388,74 @@ def differs_in_child(scenario, offload="auto"):
     out = subprocess.run([sys.executable, "-P", "-c", script], env=env, capture_output=True,
                          text=True, timeout=120)
     if out.returncode not in (0, 3):
-        raise RuntimeError(out.stderr)  # broken, not the difference: no xfail
+        raise RuntimeError(out.stderr)
     return out.stdout.strip() or None
 
 
-# A protocol that records its end, for the scripts below.
-RECORDING_PROTOCOL = """
+RESET_WHILE_SENDING = """
     import asyncio, socket, sys
     import pyloop
 
     class Protocol(asyncio.Protocol):
         def __init__(self):
             self.events = []
+        def data_received(self, data):
+            if self.events[-1:] != ["data_received"]:
+                self.events.append("data_received")
         def eof_received(self):
             self.events.append("eof_received")
         def connection_lost(self, exc):
             self.events.append(f"connection_lost({type(exc).__name__})")
-"""
 
-RESET_WHILE_SENDING = RECORDING_PROTOCOL + """
-    def run(factory):
-        loop = factory()
+    def connected_pair(kind):
+        if kind == "unix":
+            return socket.socketpair()
         with socket.create_server(("127.0.0.1", 0)) as listener:
             peer = socket.socket()
             peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             peer.connect(listener.getsockname())
             sock, _ = listener.accept()
+        return sock, peer
+
+    def reset_while_sending(loop, kind, paused, unread):
+        sock, peer = connected_pair(kind)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         transport, protocol = loop.run_until_complete(loop.create_connection(Protocol, sock=sock))
+        if paused:
+            transport.pause_reading()
+        if unread:
+            peer.sendall(b"y" * unread)  # for the transport, read or not
         transport.write(b"x" * 100_000)  # more than the sockets hold: the rest is buffered
         loop.run_until_complete(asyncio.sleep(0.01))
         peer.close()  # with data unread: the kernel answers with a reset
         loop.run_until_complete(asyncio.sleep(0.05))
-        loop.close()
+        transport.abort()
+        loop.run_until_complete(asyncio.sleep(0))
         return protocol.events
-"""
 
-
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="pyloop: an I/O thread's send can take a reset's error; the protocol "
-                   "then gets eof_received before connection_lost(ConnectionResetError)")
-def test_a_reset_is_no_eof():
-    """Found by test_everything_interleaved. A transport's buffer is being
-    sent by its I/O thread when the peer resets the connection. asyncio's
-    loop reads before it writes, so its recv() gets ECONNRESET and the
-    protocol sees connection_lost(ConnectionResetError) only (every time).
-    In pyloop the I/O thread's send() may take the socket's error first;
-    the loop's recv() then returns 0, and the protocol gets eof_received()
-    (the peer's clean end of writing), then connection_lost with the send's
-    error (ConnectionResetError; BrokenPipeError with PYLOOP_OFFLOAD=always)."""
-    assert differs_in_child(RESET_WHILE_SENDING) is None
-
-
-CLOSED_WHILE_SENDING = RECORDING_PROTOCOL + """
     def run(factory):
         loop = factory()
-        a, b = socket.socketpair()
-        a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        transport, protocol = loop.run_until_complete(loop.create_connection(Protocol, sock=a))
-        transport.write(b"x" * 100_000)  # more than the socket takes: the rest is buffered
-        loop.run_until_complete(asyncio.sleep(0.01))
-        b.close()  # with data unread: the transport's socket gets ECONNRESET
-        loop.run_until_complete(asyncio.sleep(0.05))
-        loop.close()
-        return protocol.events
+        try:
+            return [reset_while_sending(loop, kind, paused, unread)
+                    for kind in ("tcp", "unix") for paused in (False, True) for unread in (0, 1000)]
+        finally:
+            loop.close()
 """
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="pyloop, offloaded: connection_lost(BrokenPipeError) from the I/O "
-                   "thread's send where asyncio's read gives ConnectionResetError")
-def test_offloaded_reset_is_a_reset():
-    """Found by test_everything_interleaved under PYLOOP_OFFLOAD=always. A
-    Unix socket's peer closes with data unread while the transport's
-    buffer is being sent. asyncio's loop reads first: its recv() gets
-    ECONNRESET, and connection_lost gets a ConnectionResetError (every
-    time). pyloop's I/O thread, reading and sending for an offloaded
-    stream, reports its send's EPIPE first: connection_lost gets a
-    BrokenPipeError (every time)."""
-    assert differs_in_child(CLOSED_WHILE_SENDING, offload="always") is None
+@pytest.mark.parametrize("offload", ["auto", "always"])
+def test_a_reset_while_sending_is_what_asyncio_reads(offload):
+    """Found by test_everything_interleaved. A transport's buffer is being
+    sent by its I/O thread when the peer resets the connection (TCP, or a
+    Unix socket closed with data unread), with reading on or paused, with
+    data for the protocol or without. asyncio's loop reads a ready socket
+    before it writes to it, so its protocol gets the data, then
+    connection_lost with the read's error, never eof_received; with reading
+    paused, the send's error. Before, pyloop's I/O thread let its send take
+    a TCP reset's error, so the loop's read found a clean end of the data
+    (eof_received, then connection_lost), and, offloaded, reported a Unix
+    socket's EPIPE (BrokenPipeError) where asyncio reads ECONNRESET."""
+    assert differs_in_child(RESET_WHILE_SENDING, offload, runs=10) is None
 
 
 DATA_WAITING_AT_RESUME = """
@@ -525,18 +487,13 @@ DATA_WAITING_AT_RESUME = """
 """
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="pyloop: data waiting when reading resumes comes an iteration or more "
-                   "later than on asyncio's loop")
 def test_data_waiting_at_resume_reading():
     """Found by test_flow_control. Data arrives while reading is paused;
     resume_reading() is called, and the loop runs one iteration. asyncio's
     loop polls the socket in that iteration and calls data_received (every
-    time). In pyloop, with the loop not parked when resume_reading()
-    registers the socket again, the I/O thread takes the data and hands it
-    over an iteration or more later; a protocol that pauses again in
-    between gets it only at its next resume_reading() (a transport closed
-    meanwhile never delivers it). docs/performance.md notes the same for
-    offloaded streams; here it happens without offloading, on a loop that
-    is not busy. tests/fuzz_driver.py settles after resume_reading."""
+    time). Before, pyloop's I/O thread, registered again at once, took the
+    data and handed it over an iteration or more later; now the loop has
+    its own turn first (pyloop/native/fd_watch.cpp). An offloaded stream's
+    reads are its I/O thread's alone, so there the data still comes later
+    (docs/performance.md)."""
     assert differs_in_child(DATA_WAITING_AT_RESUME) is None

@@ -4,6 +4,7 @@
 // replaces (and cancels) the old, a cancelled handle is unregistered the next
 // time its fd is ready, and the callback runs again on every iteration for
 // as long as the fd stays ready (level-triggered).
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <utility>
@@ -23,6 +24,12 @@ namespace pyloop::py {
 // changed in place). An offloaded stream's reader is not the loop's to
 // watch at all: only the I/O thread's registration is made (again, which
 // makes the kernel check for data already there).
+//
+// The I/O thread's registration is made again only after the loop has had
+// its turn at what is waiting (rearm_after_poll): made now, it would find
+// data already there and take it, and the protocol would get it an
+// iteration or more later than from asyncio's loop, which reads it in the
+// first iteration that polls after resume_reading().
 int watch_fd(LoopState& s, int fd, std::uint32_t interest) {
   auto it = s.stream_fds.find(fd);
   rt::Stream* stream = it != s.stream_fds.end() ? it->second->stream : nullptr;
@@ -35,7 +42,7 @@ int watch_fd(LoopState& s, int fd, std::uint32_t interest) {
     } else {
       s.parker.unwatch(fd);
     }
-    if (!err && (interest & rt::readable)) it->second->io->rearm(*stream);
+    if (!err && (interest & rt::readable)) rearm_now(s, *it->second);
     return err;
   }
   if (!interest) {
@@ -44,8 +51,28 @@ int watch_fd(LoopState& s, int fd, std::uint32_t interest) {
   }
   if (!stream || interest != rt::readable || !stream->shares_reads()) return s.parker.watch(fd, interest);
   int err = s.parker.watch(fd, rt::readable | rt::exclusive);
-  if (!err) it->second->io->rearm(*stream);
+  if (!err && !std::exchange(it->second->rearm_due, true)) s.rearms_due.push_back(it->second);
   return err;
+}
+
+void rearm_now(LoopState& s, StreamLink& link) {
+  if (std::exchange(link.rearm_due, false)) std::erase(s.rearms_due, &link);
+  link.io->rearm(*link.stream);
+}
+
+void rearm_after_poll(LoopState& s, int count) {
+  std::erase_if(s.rearms_due, [&](StreamLink* link) {
+    int fd = link->stream->fd();
+    bool ready = std::any_of(s.ready_fds, s.ready_fds + count, [fd](const rt::ReadyEvent& ev) {
+      return static_cast<int>(ev.token) == fd;
+    });
+    // Reported: its read callback (end_read) makes it, after reading.
+    if (ready && !link->stream->paused()) return false;
+    link->rearm_due = false;
+    // Paused: the next resume_reading makes it.
+    if (!link->stream->paused()) link->io->rearm(*link->stream);
+    return true;
+  });
 }
 
 void rewatch_fd(LoopState& s, int fd) {

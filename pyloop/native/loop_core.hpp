@@ -15,6 +15,7 @@
 namespace pyloop::py {
 
 struct LoopState;
+struct StreamLink;
 
 struct LoopCoreObject {
   PyObject_HEAD
@@ -67,6 +68,11 @@ PyObject* loop_watchers_of(LoopCoreObject* self, PyObject* fd);
 // Returns 0 or an errno value.
 int watch_fd(LoopState& s, int fd, std::uint32_t interest);
 void rewatch_fd(LoopState& s, int fd);
+// A stream's I/O thread registration, which watch_fd leaves for after the
+// loop's next poll: made now (it is made once only), or, after a poll that
+// found `count` fds ready, for each stream the poll did not report.
+void rearm_now(LoopState& s, StreamLink& link);
+void rearm_after_poll(LoopState& s, int count);
 // Hands the loop's streams to the I/O threads or takes them back, as its
 // OffloadPolicy says after this iteration (offload.cpp).
 void steer_offload(LoopState& s);

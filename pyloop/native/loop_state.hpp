@@ -77,6 +77,9 @@ struct LoopState {
   // iteration (transport_writes.cpp), and the batch that does it (which
   // collects sendfile submissions as they come).
   std::vector<StreamLink*> writes_due;
+  // Links whose I/O thread registration waits for the loop's own turn at
+  // the socket (fd_watch.cpp, rearm_after_poll).
+  std::vector<StreamLink*> rearms_due;
   std::vector<std::pair<rt::IoThread*, rt::Submission>> write_batch;
   std::vector<rt::Submission> write_run;  // scratch for the hand-over
   rt::ReadyEvent ready_fds[256];

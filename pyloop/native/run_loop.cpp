@@ -101,6 +101,7 @@ int wait_for_work(LoopCoreObject* self, double timeout) {
   // asyncio's select() does, so Ctrl+C reaches the loop at once.
   if (n == -EINTR && PyErr_CheckSignals() < 0) return -1;
   if (n > 0) dispatch_ready_fds(self, n);
+  if (n >= 0 && !s.rearms_due.empty()) rearm_after_poll(s, n);
   return 0;
 }
 

@@ -35,6 +35,7 @@ struct StreamLink {
   bool submit_due = false;     // in LoopState::writes_due
   PyObject* held = nullptr;    // the transport, while writes are on their way (transport_writes.cpp)
   bool delivery_scheduled = false;  // a _deliver_backlog is in the ready queue
+  bool rearm_due = false;           // in LoopState::rearms_due (fd_watch.cpp)
 };
 
 // Made at import by _make_transport_core(asyncio's _SelectorSocketTransport),

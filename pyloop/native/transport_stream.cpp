@@ -250,6 +250,7 @@ PyObject* detach_stream(PyObject* self, PyObject*) {
   LoopState& s = *link->loop;
   s.streams.erase(link->stream->id());
   s.stream_fds.erase(link->stream->fd());
+  if (link->rearm_due) std::erase(s.rearms_due, link);
   // From here the I/O thread never touches the fd, which may then be closed.
   link->stream->claim_forever();
   forget_writes(*link);
@@ -269,7 +270,7 @@ int begin_read(PyObject* self, int fd, StreamLink** out) {
   // the switch may still run).
   if (link->stream->offloaded()) return 0;
   if (!link->stream->try_claim()) return 0;
-  if (link->stream->has_undelivered() || link->stream->finished()) {
+  if (link->stream->has_undelivered() || link->stream->failed()) {
     link->stream->release();
     return 0;
   }
@@ -278,9 +279,10 @@ int begin_read(PyObject* self, int fd, StreamLink** out) {
 
 void end_read(StreamLink* link, ssize_t n, int err) {
   if (!link) return;
-  bool ends = n == 0 || (n < 0 && !would_block(err));
-  if (ends && !link->stream->datagram()) link->stream->set_finished();
+  if (n < 0 && !would_block(err) && !link->stream->datagram()) link->stream->set_failed();
   link->stream->release();
+  // The loop has had its turn at what was waiting (fd_watch.cpp).
+  if (link->rearm_due) rearm_now(*link->loop, *link);
 }
 
 PyObject* deliver_backlog(PyObject* self, PyObject*) {

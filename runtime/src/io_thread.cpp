@@ -22,6 +22,10 @@ namespace {
 // datagram, often small: more of those.
 constexpr int reads_per_event = 4;
 constexpr int datagrams_per_event = 16;
+// Reads before a failed send's report at most (read_before_failing): all a
+// socket's receive buffer holds, short of a peer that keeps sending to a
+// socket it will not read from.
+constexpr int reads_before_failing = 1024;
 
 // None unless asked for: I/O threads cost throughput in the echo benchmark
 // on 2 cores and on 16 (docs/performance.md, "I/O threads").
@@ -162,9 +166,22 @@ void IoThread::take_submissions() {
 }
 
 void IoThread::write(Stream& stream) {
+  if (stream.writes.empty()) return;
+  // A stream socket is sent to holding its read claim too, so that the
+  // loop does not read it between a failed send and read_before_failing.
+  const bool reads_first = !stream.datagram();
+  if (reads_first && !stream.try_claim()) {
+    // The loop is reading it: try again once that is over (a writable
+    // socket is reported at once, level-triggered).
+    wait_writable(stream);
+    return;
+  }
   // The claim fails only once the loop has taken it for good (the stream
   // is being retired): its bytes may be gone, so they are not read.
-  if (stream.writes.empty() || !stream.try_claim_writes()) return;
+  if (!stream.try_claim_writes()) {
+    if (reads_first) stream.release();
+    return;
+  }
   WriteReport progress;
   int err = stream.writes.send(stream.fd(), progress);
   stream.release_writes();
@@ -173,10 +190,39 @@ void IoThread::write(Stream& stream) {
   } else if (err != 0) {
     stream.write_error = progress.error = err;
     if (progress.file_done && !progress.file_error) progress.file_error = err;
+    std::size_t posted = _batch.size();
+    if (reads_first) read_before_failing(stream, err);
+    // The failure's report goes after the reads, not into an earlier report.
+    if (_batch.size() != posted) stream.report = nullptr;
   }
+  if (reads_first) stream.release();
   if (progress.written || progress.file_sent || progress.datagrams)
     _sends.store(_sends.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   report(stream, progress);
+}
+
+void IoThread::read_before_failing(Stream& stream, int send_error) {
+  // A send fails when the peer has reset the connection, and it may take
+  // the socket's error with it (TCP's ECONNRESET): a read would then see a
+  // clean end of the data, as if the peer had only shut down its side.
+  // asyncio's loop reads a ready socket before it writes to it, so its
+  // protocol gets what arrived, then the read's error (a Unix socket's
+  // ECONNRESET, where the send failed with EPIPE) or, where the send took
+  // it, the same error from the write: never eof_received. So the data and
+  // the read's end go to the loop ahead of the failure, all of it (a later
+  // read would see that false end), and an end the send's reset
+  // emptied is that reset. While reading is paused asyncio only writes, and
+  // so does this: the protocol gets the send's error.
+  if (stream.paused() || stream.failed()) return;
+  std::size_t posted = _batch.size();
+  read_claimed(stream, reads_before_failing, true);
+  if (send_error != ECONNRESET || _batch.size() == posted) return;
+  auto* end = static_cast<ReadChunk*>(_batch.back().second);
+  if (end->length == 0) {
+    end->length = -1;
+    end->error = ECONNRESET;
+    stream.set_failed();
+  }
 }
 
 void IoThread::wait_writable(Stream& stream) {
@@ -236,9 +282,16 @@ void IoThread::read(Stream& stream, bool to_the_end) {
     if (offloaded) read_later(stream);
     return;
   }
+  int passes = stream.datagram() ? datagrams_per_event : reads_per_event;
+  bool drained = read_claimed(stream, passes, offloaded && to_the_end);
+  stream.release();
+  if (offloaded && !drained) read_later(stream);
+}
+
+bool IoThread::read_claimed(Stream& stream, int passes, bool to_the_end) {
+  if (stream.failed()) return true;  // nothing to read, ever
   const bool datagram = stream.datagram();
-  bool drained = false;
-  for (int pass = 0; pass < (datagram ? datagrams_per_event : reads_per_event) && !stream.finished(); ++pass) {
+  for (int pass = 0; pass < passes; ++pass) {
     ReadChunk* chunk = _pool.take();
     chunk->borrow(stream.inbox().supply);
     ssize_t n;
@@ -254,8 +307,7 @@ void IoThread::read(Stream& stream, bool to_the_end) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       chunk->return_loan();
       _pool.put(chunk);
-      drained = true;
-      break;
+      return true;
     }
     chunk->id = stream.id();
     chunk->length = n;
@@ -268,20 +320,17 @@ void IoThread::read(Stream& stream, bool to_the_end) {
     if (datagram) {
       // An empty datagram is one too; an error (a refused earlier send) is
       // the protocol's to hear, and reading goes on at the next readiness.
-      if (n < 0) break;
+      if (n < 0) return false;
       continue;
     }
-    if (n <= 0) stream.set_finished();
+    if (n < 0) stream.set_failed();
+    if (n <= 0) return true;  // nothing more until the next event
     // A short read drained the socket, unless the peer's EOF came with
     // the data: then only the next read sees it, and, edge-triggered, an
     // offloaded stream gets no other event for it.
-    if (n < static_cast<ssize_t>(ReadChunk::capacity) && !(offloaded && to_the_end)) {
-      drained = true;
-      break;
-    }
+    if (n < static_cast<ssize_t>(ReadChunk::capacity) && !to_the_end) return true;
   }
-  stream.release();
-  if (offloaded && !drained && !stream.finished()) read_later(stream);
+  return false;
 }
 
 void IoThread::flush() {

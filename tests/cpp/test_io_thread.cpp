@@ -104,14 +104,11 @@ static std::string consume(Inbox& inbox, Stream& stream, bool loop_reads_too) {
     // Every other turn, so that the I/O thread gets its share even when
     // both threads compete for one core.
     if (loop_reads_too && !eof && (turn++ % 2 == 0) && stream.try_claim()) {
-      if (!stream.has_undelivered() && !stream.finished()) {
+      if (!stream.has_undelivered()) {
         char buf[4096];
         ssize_t n = recv(stream.fd(), buf, sizeof buf, 0);
         if (n > 0) got.append(buf, static_cast<std::size_t>(n));
-        if (n == 0) {
-          stream.set_finished();
-          eof = true;
-        }
+        if (n == 0) eof = true;
       }
       stream.release();
     } else if (!eof) {
@@ -312,6 +309,73 @@ TEST(failed_send_is_reported_and_later_writes_dropped) {
   let_go(io, stream);
 }
 
+// Makes `pair` a TCP connection on loopback: the loop's end non-blocking,
+// the buffers small, so that a large write stays buffered.
+static void make_tcp(SocketPair& pair) {
+  close(pair.loop_end);
+  close(pair.peer);
+  int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  CHECK(bind(listener, reinterpret_cast<sockaddr*>(&addr), len) == 0);
+  CHECK(listen(listener, 1) == 0);
+  CHECK(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  pair.peer = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int small = 4096;
+  setsockopt(pair.peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  CHECK(connect(pair.peer, reinterpret_cast<sockaddr*>(&addr), len) == 0);
+  pair.loop_end = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  CHECK(pair.loop_end >= 0);
+  setsockopt(pair.loop_end, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  close(listener);
+}
+
+TEST(reset_taken_by_a_send_reaches_the_loop_as_a_read_error_after_the_data) {
+  SocketPair sockets;
+  make_tcp(sockets);
+  auto inbox = std::make_shared<Inbox>();
+  auto* stream = new Stream(sockets.loop_end, 14, inbox);
+  stream->set_paused(false);  // reading, but no read registration: only the failed send reads
+  IoThread io;
+  CHECK(write(sockets.peer, "hello", 5) == 5);
+  std::string data = random_bytes(1 << 20, 9);
+  Submission write{Submission::Kind::write, stream, data.data(), data.size()};
+  io.submit(&write, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // both ends full by now
+  linger abort{1, 0};
+  setsockopt(sockets.peer, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+  close(sockets.peer);  // a reset
+  sockets.peer = -1;
+  // What the loop gets, in order: the data, the reset as the read's error
+  // (the send took the socket's error, so a read would have found a clean
+  // end), then the send's failure.
+  std::vector<std::string> got;
+  ReadyEvent ready[4];
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while ((got.empty() || got.back().rfind("report", 0) != 0) && std::chrono::steady_clock::now() < deadline) {
+    inbox->drain([&](CompletionPtr c) {
+      if (auto* report = dynamic_cast<WriteReport*>(c.get())) {
+        if (report->error) got.push_back("report " + std::to_string(report->error));
+        return;
+      }
+      auto* chunk = static_cast<ReadChunk*>(c.get());
+      got.push_back(chunk->length >= 0 ? std::string(chunk->buffer(), static_cast<std::size_t>(chunk->length))
+                                       : "error " + std::to_string(chunk->error));
+      stream->chunk_delivered();
+    });
+    inbox->parker.park(0.05, [&] { return !inbox->empty(); }, ready);
+  }
+  std::vector<std::string> expected{"hello", "error " + std::to_string(ECONNRESET),
+                                    "report " + std::to_string(ECONNRESET)};
+  CHECK(got == expected);
+  CHECK(stream->try_claim());
+  CHECK(stream->failed());  // neither thread reads it again
+  stream->release();
+  let_go(io, stream);
+}
+
 TEST(retired_stream_bytes_are_not_read_after_the_claim) {
   SocketPair sockets;
   auto inbox = std::make_shared<Inbox>();
@@ -504,7 +568,7 @@ TEST(io_thread_reads_datagrams_one_per_chunk_with_their_sender) {
   }
   CHECK(got == sent);
   CHECK(io.reads() > 0);
-  CHECK(!stream->finished());
+  CHECK(!stream->failed());
   let_go(io, stream);
   close(sender);
   std::this_thread::sleep_for(std::chrono::milliseconds(10));

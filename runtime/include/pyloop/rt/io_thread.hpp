@@ -32,6 +32,10 @@
 // the loop hands each error to the protocol in its place. The loop
 // collects its submissions during an iteration and hands each I/O thread
 // its share in one batch, at most one wake-up.
+// A send that fails (the peer reset the connection) is first followed by a
+// read of what the socket still holds, under the stream's read claim, so
+// that the protocol hears of the reset as from asyncio's loop, which reads
+// a ready socket before it writes to it (read_before_failing).
 // When a send finds the socket full, the I/O thread waits for it to turn
 // writable through a registration of its own, in a second epoll that only
 // it touches (`_write_waits`, itself watched by the thread's reactor): one
@@ -115,6 +119,11 @@ class IoThread {
   // to_the_end: the peer has shut down (or may have): an offloaded stream
   // is read until EOF or EAGAIN, not just to a short read.
   void read(Stream& stream, bool to_the_end);
+  // Holding the read claim: reads up to `passes` chunks (to_the_end: past a
+  // short read, to EOF or EAGAIN). Returns whether the socket was drained.
+  bool read_claimed(Stream& stream, int passes, bool to_the_end);
+  // Holding the read claim, after a send failed with send_error.
+  void read_before_failing(Stream& stream, int send_error);
   void read_later(Stream& stream);
   void write(Stream& stream);
   void wait_writable(Stream& stream);

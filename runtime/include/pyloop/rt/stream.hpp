@@ -9,7 +9,9 @@
 // thread has reported all of that sent (write_queue.hpp).
 //
 // Threading: read_claim is taken (try_claim) by a thread before it reads the
-// socket and given back (release) after; it never waits. `undelivered`
+// socket (the I/O thread also before it sends on a stream socket, see
+// IoThread::read_before_failing) and given back (release) after; it never
+// waits. `undelivered`
 // counts chunks the I/O thread read that the loop has not handed to the
 // protocol yet: while it is non-zero the loop does not read the socket
 // itself, which keeps the bytes in order. set_paused, close and the
@@ -77,11 +79,14 @@ class Stream {
   void set_offloaded(bool offloaded) noexcept { _offloaded.store(offloaded, std::memory_order_relaxed); }
   [[nodiscard]] bool offloaded() const noexcept { return _offloaded.load(std::memory_order_relaxed); }
 
-  // Holding the claim: EOF or an error was read, so neither thread reads
-  // again (the claim's acquire/release orders these plain accesses). Never
-  // for a datagram socket, which reads on after an error.
-  void set_finished() noexcept { _finished = true; }
-  [[nodiscard]] bool finished() const noexcept { return _finished; }
+  // Holding the claim: a read failed (a reset, say), so neither thread
+  // reads again: the socket's error is taken, and the next read would find
+  // a clean end of the data instead. (The claim's acquire/release orders
+  // these plain accesses.) An end of the data is read again, as asyncio's
+  // loop does after pause_reading() and resume_reading(). Never for a
+  // datagram socket, which reads on after an error.
+  void set_failed() noexcept { _failed = true; }
+  [[nodiscard]] bool failed() const noexcept { return _failed; }
 
   // I/O thread, before release(): one more chunk on its way to the loop.
   // Relaxed: published by release()'s store.
@@ -119,7 +124,7 @@ class Stream {
   const std::uint64_t _id;
   const std::shared_ptr<Inbox> _inbox;
   const Kind _kind;
-  bool _finished = false;  // guarded by _read_claim
+  bool _failed = false;  // guarded by _read_claim
   std::atomic<bool> _read_claim{false};
   std::atomic<bool> _write_claim{false};
   std::atomic<bool> _paused{true};
