@@ -190,6 +190,10 @@ class Driver:
         self.bytes_written = bytearray()  # what write() and writelines() took
         self.eof_written = False
         self.aborted = False
+        # asyncio's write() and writelines() take data after close() too,
+        # and where close() found the buffer empty, connection_lost comes
+        # next with that data unsent, writing paused or not.
+        self.written_while_closing = False
         # Where the transport threw away what it had not sent (abort, a fatal
         # error): from there on, what reaches the peer depends on what the
         # kernel had taken. An index into results.
@@ -263,7 +267,7 @@ class Driver:
             self.discard()
         # The buffer empties by sending, which resumes a paused protocol, or
         # by being thrown away.
-        if self.paused and exc is None and not self.aborted:
+        if self.paused and exc is None and not self.aborted and not self.written_while_closing:
             self.violation("connection_lost(None) while writing is paused")
 
     def check_after_write(self, size, was_closing):
@@ -435,6 +439,7 @@ class Driver:
     def op_write(self, size, form):
         data = self.payload(size, form)
         was_closing = self.transport.is_closing()
+        self.written_while_closing |= was_closing
         if self.attempt("write", self.transport.write, data):
             self.bytes_written += data
             self.check_after_write(size, was_closing)
@@ -444,6 +449,7 @@ class Driver:
 
     def op_writelines(self, sizes):
         chunks = [self.payload(size) for size in sizes]
+        self.written_while_closing |= self.transport.is_closing()
         self.attempt("writelines", self.transport.writelines, chunks)
         # What it took is sent even where it raised: on CPython 3.13.0
         # asyncio's writelines() after close() buffers the data, then fails
