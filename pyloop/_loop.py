@@ -173,6 +173,12 @@ class _SocketTransport(_SharedSocket, _native._make_transport_core(selector_even
         self._detach_stream()  # the I/O thread lets go of the socket and the file
         if self._io_file is not None:
             self._io_file.progress(0, True, ConnectionError("Connection is closed by peer"))
+        if self._empty_waiter is not None and self._empty_waiter.done():
+            # A sendfile's, whose wait for the buffer to empty is over: the
+            # send ends with the file above. asyncio's _call_connection_lost
+            # would set it again, and hand the InvalidStateError to the
+            # exception handler.
+            self._empty_waiter = None
         super()._call_connection_lost(exc)
 
 

@@ -180,6 +180,8 @@ def test_abort_as_sendfile_starts_ends_it_with_connection_error(body_file):
     # (the socket it waits on for writability is closed under it).
     _, file = body_file
     loop = pyloop.new_event_loop()
+    handled = []
+    loop.set_exception_handler(lambda loop, context: handled.append(context))
 
     async def main():
         transport, protocol, peer = await connected_pair(loop)
@@ -194,6 +196,7 @@ def test_abort_as_sendfile_starts_ends_it_with_connection_error(body_file):
         run(loop, main())
     finally:
         loop.close()
+    assert handled == []  # once an InvalidStateError from the sendfile's empty-buffer waiter
 
 
 def sock_pair():

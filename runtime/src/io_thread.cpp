@@ -166,7 +166,11 @@ void IoThread::take_submissions() {
 }
 
 void IoThread::write(Stream& stream) {
-  if (stream.writes.empty()) return;
+  // The write claim fails only once the loop has taken it for good (the
+  // stream is being retired): its bytes may be gone, so they are not read.
+  // It is held until this thread is done with the fd, which the loop closes
+  // only after it has taken the claim.
+  if (stream.writes.empty() || !stream.try_claim_writes()) return;
   // A stream socket is sent to holding its read claim too, so that the
   // loop does not read it between a failed send and read_before_failing.
   const bool reads_first = !stream.datagram();
@@ -174,17 +178,11 @@ void IoThread::write(Stream& stream) {
     // The loop is reading it: try again once that is over (a writable
     // socket is reported at once, level-triggered).
     wait_writable(stream);
-    return;
-  }
-  // The claim fails only once the loop has taken it for good (the stream
-  // is being retired): its bytes may be gone, so they are not read.
-  if (!stream.try_claim_writes()) {
-    if (reads_first) stream.release();
+    stream.release_writes();
     return;
   }
   WriteReport progress;
   int err = stream.writes.send(stream.fd(), progress);
-  stream.release_writes();
   if (err == EAGAIN) {
     wait_writable(stream);  // the rest goes when the socket turns writable
   } else if (err != 0) {
@@ -196,6 +194,7 @@ void IoThread::write(Stream& stream) {
     if (_batch.size() != posted) stream.report = nullptr;
   }
   if (reads_first) stream.release();
+  stream.release_writes();
   if (progress.written || progress.file_sent || progress.datagrams)
     _sends.store(_sends.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   report(stream, progress);

@@ -16,9 +16,10 @@
 // protocol yet: while it is non-zero the loop does not read the socket
 // itself, which keeps the bytes in order. set_paused, close and the
 // counter's decrement are the loop thread's; the rest is for both.
-// The write claim is the I/O thread's while it sends; the loop takes it for
-// good before it lets go of the pinned bytes (claim_writes_forever). The
-// members under "I/O thread only" are the I/O thread's alone.
+// The write claim is the I/O thread's while it sends (and while it uses the
+// fd for that); the loop takes it for good before it lets go of the pinned
+// bytes and closes the fd (claim_writes_forever). The members under "I/O
+// thread only" are the I/O thread's alone.
 //
 // Memory ordering: the I/O thread counts a chunk (undelivered) before it
 // gives the claim back with a release store; the loop takes the claim with
