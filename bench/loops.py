@@ -3,6 +3,7 @@ running interpreter is reported as not available, never silently dropped."""
 
 import asyncio
 import importlib
+import os
 import pathlib
 
 # The echo benchmark's native servers, no Python at all (tools/bench builds
@@ -62,6 +63,26 @@ def _native_server(path):
 
 
 _FACTORIES.update({name: _native_server(path) for name, path in NATIVE_SERVERS.items()})
+
+# pyloop as another commit built it, to measure a change against what came
+# before, interleaved in one run: installed with pip's --target into the
+# folder PYLOOP_BASELINE names, which goes first on the server's PYTHONPATH.
+#     git worktree add /tmp/base COMMIT && cd /tmp/base
+#     pip install --no-build-isolation --no-deps --target /tmp/base-site .
+#     PYLOOP_BASELINE=/tmp/base-site python bench/saturation.py ... --loops base-io1,pyloop-io1
+_BASELINE = os.environ.get("PYLOOP_BASELINE")
+
+
+def _baseline_factory():
+    if not _BASELINE:
+        raise ImportError("PYLOOP_BASELINE is not set", name="PYLOOP_BASELINE")
+    return _module_factory("pyloop", "new_event_loop")()
+
+
+for _name, _env in (("base", {}), ("base-io1", {"PYLOOP_IO_THREADS": "1"}),
+                    ("base-io1-shared", {"PYLOOP_IO_THREADS": "1", "PYLOOP_OFFLOAD": "never"})):
+    _FACTORIES[_name] = _baseline_factory
+    _ENV[_name] = {**_env, "PYTHONPATH": _BASELINE or ""}
 
 # What a run compares unless told otherwise.
 NAMES = ("asyncio", "uvloop", "rloop", "rsloop", "pyloop")
