@@ -11,9 +11,8 @@ iteration) or "none" (go straight on). Settling is what makes a record
 comparable: both ends' kernel buffers are small and fixed (no autotuning),
 the peer acts only between operations, and after a settle neither the
 loop nor the kernel has anything left to do, so the next operation finds
-the same state on both loops. After the peer's operations (and, with
-every stream offloaded, after resume_reading) the driver always settles
-(see Driver.apply). What stays different even so is how
+the same state on both loops. After the peer's operations the driver
+always settles (see Driver.apply). What stays different even so is how
 many bytes the kernel holds: pyloop's I/O thread hands a transport's
 buffer to the kernel in other pieces and at other moments than asyncio's
 loop, and the kernel's room depends on the pieces.
@@ -53,11 +52,12 @@ PEER_RCVBUF = 4096
 # The transport's receive buffer (TCP), large enough for everything the peer
 # sends in one example while reading is paused.
 TRANSPORT_RCVBUF = 200_000
-# An offloaded stream's reads are its I/O thread's alone, so data waiting
-# when reading resumes comes later than asyncio's next poll finds it: with
-# every stream offloaded, resume_reading settles (on both loops). (Offloading
-# when busy never takes the one stream of an example.)
-SETTLE_AT_RESUME = os.environ.get("PYLOOP_OFFLOAD") == "always"
+# With every stream offloaded, pyloop's write() hands the data to the I/O
+# thread, which sends it a moment later, where asyncio's loop sends it at
+# once: so the peer acts only on a settled loop (both loops), and finds in
+# the kernel what it would find with asyncio's (a Unix peer that closes
+# with data unread resets the connection, one with none only ends it).
+SETTLE_BEFORE_PEER = os.environ.get("PYLOOP_OFFLOAD") == "always"
 
 
 def pending_in(sock):
@@ -194,6 +194,7 @@ class Driver:
         # and where close() found the buffer empty, connection_lost comes
         # next with that data unsent, writing paused or not.
         self.written_while_closing = False
+        self.just_settled = False  # nothing has happened since the last settle
         # Where the transport threw away what it had not sent (abort, a fatal
         # error): from there on, what reaches the peer depends on what the
         # kernel had taken. An index into results.
@@ -399,6 +400,7 @@ class Driver:
             now = self.fingerprint()
             quiet = quiet + 1 if now == last and self.busy() is None else 0
             if quiet >= SETTLE_QUIET_ROUNDS:
+                self.just_settled = True
                 if mark:
                     self.log.append(("settled", self.applied))
                     self.note_emptiness()
@@ -417,13 +419,14 @@ class Driver:
         # loop, stopped, does nothing until it runs: so after the peer's
         # operations the loop settles before the next other one.
         peer_op = name.startswith("peer_")
-        if self.io_answers and not peer_op:
+        if (self.io_answers and not peer_op) or (peer_op and SETTLE_BEFORE_PEER and not self.just_settled):
             self.settle()
         self.note_emptiness()
         getattr(self, "op_" + name)(*args)
         self.applied += 1
+        self.just_settled = False
         self.io_answers = peer_op and then != "settle"
-        if then == "settle" or (SETTLE_AT_RESUME and op[:2] == ("query", "resume_reading")):
+        if then == "settle":
             self.settle()
         elif then == "step" and not self.io_answers:
             self.step()

@@ -39,7 +39,7 @@ What is compared (`comparable`), and how it is normalised:
 - what the I/O thread once did differently, each shown alone by a test at
   the end of this file: a reset while it sends reaches the protocol as
   asyncio's read reports it, and data waiting when reading resumes comes
-  in the next iteration.
+  in the next iteration, offloaded too.
 
 Each loop is also checked on its own (so asyncio confirms the checks):
 callbacks in a protocol's order, no byte lost, duplicated or reordered.
@@ -487,13 +487,12 @@ DATA_WAITING_AT_RESUME = """
 """
 
 
-def test_data_waiting_at_resume_reading():
+@pytest.mark.parametrize("offload", ["auto", "always"])
+def test_data_waiting_at_resume_reading(offload):
     """Found by test_flow_control. Data arrives while reading is paused;
     resume_reading() is called, and the loop runs one iteration. asyncio's
     loop polls the socket in that iteration and calls data_received (every
     time). Before, pyloop's I/O thread, registered again at once, took the
     data and handed it over an iteration or more later; now the loop has
-    its own turn first (pyloop/native/fd_watch.cpp). An offloaded stream's
-    reads are its I/O thread's alone, so there the data still comes later
-    (docs/performance.md)."""
-    assert differs_in_child(DATA_WAITING_AT_RESUME) is None
+    its own turn first, offloaded too (pyloop/native/fd_watch.cpp)."""
+    assert differs_in_child(DATA_WAITING_AT_RESUME, offload) is None

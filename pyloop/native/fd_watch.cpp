@@ -21,29 +21,33 @@ namespace pyloop::py {
 // readable socket to the loop when it is parked, to the I/O thread when the
 // loop is busy (see pyloop/rt/io_thread.hpp). While a writer is watched
 // too, the registration is an ordinary one (an exclusive one can't be
-// changed in place). An offloaded stream's reader is not the loop's to
-// watch at all: only the I/O thread's registration is made (again, which
-// makes the kernel check for data already there).
+// changed in place). An offloaded stream's reader is the I/O thread's
+// alone (offload.cpp).
 //
 // The I/O thread's registration is made again only after the loop has had
-// its turn at what is waiting (rearm_after_poll): made now, it would find
-// data already there and take it, and the protocol would get it an
-// iteration or more later than from asyncio's loop, which reads it in the
-// first iteration that polls after resume_reading().
+// its turn at what is waiting (the link is in rearms_due until then): made
+// at once, it would find data already there and take it, and the protocol
+// would get it an iteration or more later than from asyncio's loop, which
+// reads it in the first iteration that polls after resume_reading(). For
+// that turn the loop watches an offloaded stream's reader too.
 int watch_fd(LoopState& s, int fd, std::uint32_t interest) {
   auto it = s.stream_fds.find(fd);
-  rt::Stream* stream = it != s.stream_fds.end() ? it->second->stream : nullptr;
-  if (stream) stream->set_paused(!(interest & rt::readable));
+  StreamLink* link = it != s.stream_fds.end() ? it->second : nullptr;
+  rt::Stream* stream = link ? link->stream : nullptr;
+  const bool reading = interest & rt::readable;
+  if (stream) {
+    stream->set_paused(!reading);
+    if (!reading && std::exchange(link->rearm_due, false)) std::erase(s.rearms_due, link);
+  }
   if (stream && stream->offloaded()) {
+    if (reading && !std::exchange(link->rearm_due, true)) s.rearms_due.push_back(link);
     std::uint32_t own = interest & ~rt::readable;
-    int err = 0;
-    if (own) {
-      err = s.parker.watch(fd, own);
-    } else {
+    if (reading) own |= rt::readable;  // the loop's turn
+    if (!own) {
       s.parker.unwatch(fd);
+      return 0;
     }
-    if (!err && (interest & rt::readable)) rearm_now(s, *it->second);
-    return err;
+    return s.parker.watch(fd, own);
   }
   if (!interest) {
     s.parker.unwatch(fd);
@@ -51,28 +55,39 @@ int watch_fd(LoopState& s, int fd, std::uint32_t interest) {
   }
   if (!stream || interest != rt::readable || !stream->shares_reads()) return s.parker.watch(fd, interest);
   int err = s.parker.watch(fd, rt::readable | rt::exclusive);
-  if (!err && !std::exchange(it->second->rearm_due, true)) s.rearms_due.push_back(it->second);
+  if (!err && !std::exchange(link->rearm_due, true)) s.rearms_due.push_back(link);
   return err;
 }
 
 void rearm_now(LoopState& s, StreamLink& link) {
-  if (std::exchange(link.rearm_due, false)) std::erase(s.rearms_due, &link);
+  if (std::exchange(link.rearm_due, false)) {
+    std::erase(s.rearms_due, &link);
+    // Offloaded, the loop watched the reader for its turn only.
+    if (link.stream->offloaded()) {
+      int fd = link.stream->fd();
+      auto w = s.watchers.find(fd);
+      std::uint32_t own = (w != s.watchers.end() ? w->second.interest() : 0u) & ~rt::readable;
+      if (own) {
+        s.parker.watch(fd, own);
+      } else {
+        s.parker.unwatch(fd);
+      }
+    }
+  }
   link.io->rearm(*link.stream);
 }
 
 void rearm_after_poll(LoopState& s, int count) {
-  std::erase_if(s.rearms_due, [&](StreamLink* link) {
+  auto reported = [&](const StreamLink* link) {
     int fd = link->stream->fd();
-    bool ready = std::any_of(s.ready_fds, s.ready_fds + count, [fd](const rt::ReadyEvent& ev) {
-      return static_cast<int>(ev.token) == fd;
-    });
-    // Reported: its read callback (end_read) makes it, after reading.
-    if (ready && !link->stream->paused()) return false;
-    link->rearm_due = false;
-    // Paused: the next resume_reading makes it.
-    if (!link->stream->paused()) link->io->rearm(*link->stream);
-    return true;
-  });
+    return std::any_of(s.ready_fds, s.ready_fds + count,
+                       [fd](const rt::ReadyEvent& ev) { return static_cast<int>(ev.token) == fd; });
+  };
+  // One the poll reported waits for its read callback (end_read).
+  std::vector<StreamLink*> quiet;
+  for (StreamLink* link : s.rearms_due)
+    if (!reported(link)) quiet.push_back(link);
+  for (StreamLink* link : quiet) rearm_now(s, *link);
 }
 
 void rewatch_fd(LoopState& s, int fd) {

@@ -2,15 +2,17 @@
 // threads, an idle one takes it back (rt::OffloadPolicy says when).
 //
 // Offloaded, a stream's socket is not in the loop's epoll: its I/O thread
-// reads it alone (io_thread.hpp), and transport.write() queues the data in
-// asyncio's write buffer instead of sending it (transport_core.cpp), so
-// that the iteration's writes go to the I/O thread in one batch at its end
-// (transport_writes.cpp). The loop makes no socket call for it and waits on
-// its inbox, which the I/O threads post their reads and reports to. Order
-// holds across a switch either way: bytes already read wait their turn
-// behind the stream's read claim and undelivered count (stream.hpp), and
-// asyncio's write() sends by itself only once its buffer is empty, that is,
-// once the I/O thread has reported everything sent.
+// reads it alone (io_thread.hpp), but for one turn of the loop's after its
+// reader is registered (resume_reading, the switch itself: fd_watch.cpp).
+// transport.write() queues the data in asyncio's write buffer instead of
+// sending it (transport_core.cpp), so that the iteration's writes go to the
+// I/O thread in one batch at its end (transport_writes.cpp). The loop makes
+// no other socket call for it and waits on its inbox, which the I/O threads
+// post their reads and reports to. Order holds across a switch either way:
+// bytes already read wait their turn behind the stream's read claim and
+// undelivered count (stream.hpp), and asyncio's write() sends by itself
+// only once its buffer is empty, that is, once the I/O thread has reported
+// everything sent.
 //
 // Datagram sockets are never offloaded: their reads and sends stay as
 // io_thread.hpp describes.

@@ -267,8 +267,9 @@ int begin_read(PyObject* self, int fd, StreamLink** out) {
   if (!link) return 1;
   if (!link->backlog.empty()) return drain_backlog(self);
   // Offloaded, the I/O thread reads alone (a read callback queued before
-  // the switch may still run).
-  if (link->stream->offloaded()) return 0;
+  // the switch may still run), but for the loop's turn after its reader
+  // was registered (fd_watch.cpp).
+  if (link->stream->offloaded() && !link->rearm_due) return 0;
   if (!link->stream->try_claim()) return 0;
   if (link->stream->has_undelivered() || link->stream->failed()) {
     link->stream->release();
