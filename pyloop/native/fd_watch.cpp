@@ -30,6 +30,17 @@ namespace pyloop::py {
 // would get it an iteration or more later than from asyncio's loop, which
 // reads it in the first iteration that polls after resume_reading(). For
 // that turn the loop watches an offloaded stream's reader too.
+namespace {
+
+// The loop's own, ordinary registration of fd for `interest` (none: unregistered).
+int watch_plainly(LoopState& s, int fd, std::uint32_t interest) {
+  if (interest) return s.parker.watch(fd, interest);
+  s.parker.unwatch(fd);
+  return 0;
+}
+
+}  // namespace
+
 int watch_fd(LoopState& s, int fd, std::uint32_t interest) {
   auto it = s.stream_fds.find(fd);
   StreamLink* link = it != s.stream_fds.end() ? it->second : nullptr;
@@ -41,18 +52,10 @@ int watch_fd(LoopState& s, int fd, std::uint32_t interest) {
   }
   if (stream && stream->offloaded()) {
     if (reading && !std::exchange(link->rearm_due, true)) s.rearms_due.push_back(link);
-    std::uint32_t own = interest & ~rt::readable;
-    if (reading) own |= rt::readable;  // the loop's turn
-    if (!own) {
-      s.parker.unwatch(fd);
-      return 0;
-    }
-    return s.parker.watch(fd, own);
+    // A reader is watched by the loop too, for its turn (until rearm_now).
+    return watch_plainly(s, fd, interest);
   }
-  if (!interest) {
-    s.parker.unwatch(fd);
-    return 0;
-  }
+  if (!interest) return watch_plainly(s, fd, 0);
   if (!stream || interest != rt::readable || !stream->shares_reads()) return s.parker.watch(fd, interest);
   int err = s.parker.watch(fd, rt::readable | rt::exclusive);
   if (!err && !std::exchange(link->rearm_due, true)) s.rearms_due.push_back(link);
@@ -66,12 +69,7 @@ void rearm_now(LoopState& s, StreamLink& link) {
     if (link.stream->offloaded()) {
       int fd = link.stream->fd();
       auto w = s.watchers.find(fd);
-      std::uint32_t own = (w != s.watchers.end() ? w->second.interest() : 0u) & ~rt::readable;
-      if (own) {
-        s.parker.watch(fd, own);
-      } else {
-        s.parker.unwatch(fd);
-      }
+      watch_plainly(s, fd, (w != s.watchers.end() ? w->second.interest() : 0u) & ~rt::readable);
     }
   }
   link.io->rearm(*link.stream);

@@ -309,23 +309,29 @@ TEST(failed_send_is_reported_and_later_writes_dropped) {
   let_go(io, stream);
 }
 
+// Binds fd to a free port on loopback; returns the address it got.
+static sockaddr_in bind_loopback(int fd) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  CHECK(bind(fd, reinterpret_cast<sockaddr*>(&addr), len) == 0);
+  CHECK(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  return addr;
+}
+
 // Makes `pair` a TCP connection on loopback: the loop's end non-blocking,
 // the buffers small, so that a large write stays buffered.
 static void make_tcp(SocketPair& pair) {
   close(pair.loop_end);
   close(pair.peer);
   int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  CHECK(bind(listener, reinterpret_cast<sockaddr*>(&addr), len) == 0);
+  sockaddr_in addr = bind_loopback(listener);
   CHECK(listen(listener, 1) == 0);
-  CHECK(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
   pair.peer = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int small = 4096;
   setsockopt(pair.peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-  CHECK(connect(pair.peer, reinterpret_cast<sockaddr*>(&addr), len) == 0);
+  CHECK(connect(pair.peer, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
   pair.loop_end = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
   CHECK(pair.loop_end >= 0);
   setsockopt(pair.loop_end, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
@@ -520,13 +526,8 @@ TEST(reads_land_in_buffers_the_loop_lent) {
 TEST(io_thread_reads_datagrams_one_per_chunk_with_their_sender) {
   int receiver = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int sender = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  CHECK(bind(receiver, reinterpret_cast<sockaddr*>(&addr), len) == 0);
-  CHECK(getsockname(receiver, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  CHECK(connect(sender, reinterpret_cast<sockaddr*>(&addr), len) == 0);
+  sockaddr_in addr = bind_loopback(receiver);
+  CHECK(connect(sender, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
   sockaddr_in from{};
   socklen_t from_len = sizeof from;
   CHECK(getsockname(sender, reinterpret_cast<sockaddr*>(&from), &from_len) == 0);
